@@ -1,0 +1,1 @@
+"""The ``gpsr`` command line (typer); thin wrappers over the library."""

@@ -1,0 +1,402 @@
+"""NAS problems: loading proxy scores and accuracies, terminal sets, sentinels, splits.
+
+A *problem* is one search space on one task (paper, footnote 2). Two on-disk
+layouts are read:
+
+* CSV: ``arch, val_accuracy, <proxy>...``, one file per problem, named
+  ``<space>-<task>.csv`` (the layout of ../shared/data/nas-bench-suite-zero);
+* NASLib's NAS-Bench-Suite-Zero JSON ``zc_<space>.json``:
+  ``{dataset: {arch: {proxy: {"score": x, "time": t}, ..., "val_accuracy": a}}}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gpsr.errors import GpsrError
+
+#: NASLib writes a failed proxy computation as -1e8.
+FAILURE_SENTINEL = -1e8
+MIN_ARCHITECTURES = 10
+
+_SPACE_NAMES = {
+    "nb101": "NB101",
+    "nb201": "NB201",
+    "nb301": "NB301",
+    "tnb101-micro": "TNB101-MICRO",
+    "tnb101-macro": "TNB101-MACRO",
+}
+_JSON_SPACES = {
+    "zc_nasbench101": "nb101",
+    "zc_nasbench201": "nb201",
+    "zc_nasbench301": "nb301",
+    "zc_transbench101_micro": "tnb101-micro",
+    "zc_transbench101_macro": "tnb101-macro",
+}
+_TASK_NAMES = {
+    "cifar10": "CF10",
+    "cifar100": "CF100",
+    "imagenet16-120": "IMGNT",
+    "class_scene": "SCENE",
+    "class_object": "OBJECT",
+    "autoencoder": "AUTOENC",
+    "jigsaw": "JIGSAW",
+}
+
+
+def problem_name(space: str, task: str) -> str:
+    """The paper's name of a problem, e.g. ``("nb201", "cifar10") -> "NB201-CF10"``."""
+    space_name = _SPACE_NAMES.get(space.lower(), space.upper())
+    return f"{space_name}-{_TASK_NAMES.get(task.lower(), task.upper())}"
+
+
+@dataclass
+class Problem:
+    name: str
+    space: str
+    task: str
+    archs: list[str]
+    proxies: tuple[str, ...]
+    values: np.ndarray  # (n_archs, n_proxies), float64, as released
+    accuracy: np.ndarray  # (n_archs,)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.archs)
+        if n < MIN_ARCHITECTURES:
+            raise GpsrError(
+                f"{self.source or self.name}: problem {self.name} has {n} architectures; "
+                f"at least {MIN_ARCHITECTURES} are needed"
+            )
+        if np.all(self.accuracy == self.accuracy[0]):
+            raise GpsrError(
+                f"{self.source or self.name}: val_accuracy is constant ({self.accuracy[0]}) "
+                f"in problem {self.name}, so no ranking can be learned"
+            )
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    def column(self, proxy: str) -> np.ndarray:
+        return self.values[:, self.proxies.index(proxy)]
+
+    def select(self, rows: np.ndarray | None = None, proxies: Sequence[str] | None = None) -> Problem:
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        proxies = tuple(self.proxies if proxies is None else proxies)
+        cols = [self.proxies.index(p) for p in proxies]
+        return Problem(
+            self.name,
+            self.space,
+            self.task,
+            [self.archs[i] for i in rows],
+            proxies,
+            self.values[np.ix_(rows, cols)],
+            self.accuracy[rows],
+            self.source,
+        )
+
+    def sentinel_rows(self) -> np.ndarray:
+        """Rows where any proxy holds a failure value (-1e8 or below, +/-inf, NaN)."""
+        bad = ~np.isfinite(self.values) | (self.values <= FAILURE_SENTINEL)
+        return np.flatnonzero(bad.any(axis=1))
+
+    def split(self, seed: int, input_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded input/test row split, stable per problem name."""
+        rng = np.random.default_rng([seed, zlib.crc32(self.name.encode())])
+        order = rng.permutation(len(self))
+        cut = int(round(input_fraction * len(self)))
+        return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+# ---- loaders -----------------------------------------------------------------
+def _parse_float(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise GpsrError(f"{where}: non-numeric value {text!r}") from None
+
+
+def load_csv(path: str | Path) -> Problem:
+    """Load one problem from a CSV in the shared layout (``arch, val_accuracy, proxies...``)."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    if not rows:
+        raise GpsrError(f"{path}: empty file")
+    header = [h.strip() for h in rows[0]]
+    for required in ("arch", "val_accuracy"):
+        if required not in header:
+            raise GpsrError(f"{path}: missing column {required!r} (header: {', '.join(header)})")
+    proxies = tuple(h for h in header if h not in ("arch", "val_accuracy"))
+    if not proxies:
+        raise GpsrError(f"{path}: no proxy columns besides arch and val_accuracy")
+    arch_col, acc_col = header.index("arch"), header.index("val_accuracy")
+    proxy_cols = [header.index(p) for p in proxies]
+    archs, acc, values = [], [], []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise GpsrError(f"{path}:{lineno}: {len(row)} fields, header has {len(header)}")
+        archs.append(row[arch_col])
+        acc.append(_parse_float(row[acc_col], f"{path}:{lineno} column 'val_accuracy'"))
+        values.append(
+            [_parse_float(row[c], f"{path}:{lineno} column {header[c]!r}") for c in proxy_cols]
+        )
+    _check_unique(archs, str(path))
+    stem = path.stem.split(".")[0]
+    space, task = _split_stem(stem)
+    return Problem(
+        problem_name(space, task),
+        space,
+        task,
+        archs,
+        proxies,
+        np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies)),
+        np.asarray(acc, dtype=np.float64),
+        str(path),
+    )
+
+
+def _split_stem(stem: str) -> tuple[str, str]:
+    for space in sorted(_SPACE_NAMES, key=len, reverse=True):
+        if stem.lower().startswith(space + "-"):
+            return space, stem[len(space) + 1 :]
+    if "-" in stem:
+        space, task = stem.split("-", 1)
+        return space, task
+    return stem, "task"
+
+
+def _check_unique(archs: Sequence[str], where: str) -> None:
+    seen: set[str] = set()
+    for arch in archs:
+        if arch in seen:
+            raise GpsrError(f"{where}: duplicate architecture {arch!r}")
+        seen.add(arch)
+
+
+def load_naslib_json(path: str | Path) -> list[Problem]:
+    """Load every dataset of a NAS-Bench-Suite-Zero ``zc_<space>.json`` as one problem each.
+
+    Proxies missing for some architectures of a dataset are left out of that problem.
+    """
+    path = Path(path)
+    try:
+        with path.open() as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    except OSError as exc:
+        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    space = _JSON_SPACES.get(path.stem, path.stem.removeprefix("zc_"))
+    if not isinstance(data, dict) or not data:
+        raise GpsrError(f"{path}: expected an object {{dataset: {{arch: {{...}}}}}}")
+    problems = []
+    for dataset, archs in data.items():
+        if not isinstance(archs, dict):
+            raise GpsrError(f"{path}: dataset {dataset!r} is not an object of architectures")
+        names: list[str] = []
+        acc: list[float] = []
+        scores: list[dict[str, float]] = []
+        for arch, record in archs.items():
+            where = f"{path}: dataset {dataset!r} arch {arch!r}"
+            if not isinstance(record, dict) or "val_accuracy" not in record:
+                raise GpsrError(f"{where}: missing 'val_accuracy'")
+            names.append(arch)
+            acc.append(_as_float(record["val_accuracy"], f"{where} field 'val_accuracy'"))
+            row = {}
+            for key, value in record.items():
+                if isinstance(value, dict) and "score" in value:
+                    row[key] = _as_float(value["score"], f"{where} proxy {key!r}")
+            scores.append(row)
+        common = set.intersection(*(set(r) for r in scores)) if scores else set()
+        proxies = tuple(sorted(common))
+        if not proxies:
+            raise GpsrError(f"{path}: dataset {dataset!r} has no proxy present for every arch")
+        values = np.array([[r[p] for p in proxies] for r in scores], dtype=np.float64)
+        problems.append(
+            Problem(
+                problem_name(space, dataset),
+                space,
+                dataset,
+                names,
+                proxies,
+                values,
+                np.asarray(acc, dtype=np.float64),
+                str(path),
+            )
+        )
+    return problems
+
+
+def _as_float(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise GpsrError(f"{where}: non-numeric value {value!r}")
+    return _parse_float(str(value), where) if isinstance(value, str) else float(value)
+
+
+def load_problems(
+    paths: str | Path | Iterable[str | Path], names: Sequence[str] | None = None
+) -> list[Problem]:
+    """Load problems from files and folders (``*.csv`` and ``zc_*.json``, not recursive).
+
+    ``names`` keeps only those problems, in that order (case-insensitive).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.csv")) + sorted(p.glob("zc_*.json"))
+            if not found:
+                raise GpsrError(f"{p}: no *.csv or zc_*.json problem files in this folder")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise GpsrError(f"{p}: no such file or folder")
+    problems: list[Problem] = []
+    for f in files:
+        problems.extend(load_naslib_json(f) if f.suffix == ".json" else [load_csv(f)])
+    by_name: dict[str, Problem] = {}
+    for prob in problems:
+        if prob.name in by_name:
+            raise GpsrError(
+                f"problem {prob.name} is loaded twice ({by_name[prob.name].source}, {prob.source})"
+            )
+        by_name[prob.name] = prob
+    if names is None:
+        return problems
+    chosen = []
+    for name in names:
+        if name.upper() not in by_name:
+            raise GpsrError(f"unknown problem {name!r} (loaded: {', '.join(by_name)})")
+        chosen.append(by_name[name.upper()])
+    return chosen
+
+
+# ---- the dataset the search sees ---------------------------------------------
+SENTINEL_POLICIES = ("keep", "drop")
+
+
+@dataclass
+class Dataset:
+    """Problems restricted to one terminal set, with the sentinel policy applied and split."""
+
+    problems: list[Problem]
+    proxies: tuple[str, ...]
+    input_rows: list[np.ndarray]
+    test_rows: list[np.ndarray]
+    sentinel_policy: str
+    split_seed: int
+    input_fraction: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.problems]
+
+    def part(self, split: str) -> list[Problem]:
+        """The problems restricted to ``"input"``, ``"test"`` or ``"all"`` rows."""
+        if split == "all":
+            return self.problems
+        rows = {"input": self.input_rows, "test": self.test_rows}[split]
+        return [p.select(r) for p, r in zip(self.problems, rows)]
+
+    def describe(self) -> dict:
+        return {
+            "problems": {
+                p.name: {
+                    "source": p.source,
+                    "architectures": len(p),
+                    "input": len(i),
+                    "test": len(t),
+                }
+                for p, i, t in zip(self.problems, self.input_rows, self.test_rows)
+            },
+            "proxies": list(self.proxies),
+            "sentinel_policy": self.sentinel_policy,
+            "split_seed": self.split_seed,
+            "input_fraction": self.input_fraction,
+            "notes": self.notes,
+        }
+
+
+def build_dataset(
+    problems: Sequence[Problem],
+    proxies: Sequence[str] | None = None,
+    sentinel_policy: str = "keep",
+    split_seed: int = 0,
+    input_fraction: float = 0.7,
+) -> Dataset:
+    """Choose the terminal set, apply the sentinel policy and split each problem.
+
+    The terminal set is, by default, the proxies every problem has; the notes say
+    which proxies were dropped and which problems lack them. Sentinels are kept by
+    default (the paper's taus include them); ``"drop"`` removes those rows.
+    """
+    if not problems:
+        raise GpsrError("no problems to search over")
+    if sentinel_policy not in SENTINEL_POLICIES:
+        raise GpsrError(f"unknown sentinel policy {sentinel_policy!r} (use keep or drop)")
+    if not 0 < input_fraction <= 1:
+        raise GpsrError(f"input fraction {input_fraction} must be in (0, 1]")
+    notes: list[str] = []
+    everything = list(dict.fromkeys(p for prob in problems for p in prob.proxies))
+    if proxies is None:
+        proxies = [p for p in everything if all(p in prob.proxies for prob in problems)]
+        for p in everything:
+            if p not in proxies:
+                lacking = [prob.name for prob in problems if p not in prob.proxies]
+                notes.append(f"dropped proxy {p}: missing in {', '.join(lacking)}")
+        if not proxies:
+            raise GpsrError(
+                "the problems share no proxy: "
+                + "; ".join(f"{prob.name} has {', '.join(prob.proxies)}" for prob in problems)
+                + " (choose problems with --problems)"
+            )
+    else:
+        for p in proxies:
+            for prob in problems:
+                if p not in prob.proxies:
+                    raise GpsrError(f"unknown proxy {p!r} for problem {prob.name} ({prob.source})")
+    chosen: list[Problem] = []
+    for prob in problems:
+        prob = prob.select(proxies=proxies)
+        bad = prob.sentinel_rows()
+        if len(bad):
+            if sentinel_policy == "drop":
+                keep = np.setdiff1d(np.arange(len(prob)), bad)
+                notes.append(f"{prob.name}: dropped {len(bad)} rows holding failure sentinels")
+                prob = prob.select(keep)
+            else:
+                notes.append(f"{prob.name}: kept {len(bad)} rows holding failure sentinels")
+        chosen.append(prob)
+    splits = [p.split(split_seed, input_fraction) for p in chosen]
+    return Dataset(
+        chosen,
+        tuple(proxies),
+        [s[0] for s in splits],
+        [s[1] for s in splits],
+        sentinel_policy,
+        split_seed,
+        input_fraction,
+        notes,
+    )
+
+
+def finite_or_none(x: float) -> float | None:
+    """JSON has no NaN: undefined values are written as null."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)

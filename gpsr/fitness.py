@@ -1,0 +1,83 @@
+"""Fitness: Kendall tau per problem, and the paper's equation 1 over problems.
+
+Equation 1: ``Score(x) = sum_i (tau_i - tau_i^-) / (tau_i^+ - tau_i^-)`` where the
+bounds are the lowest and highest tau seen so far *in this run* on problem i. The
+bounds move as the run goes on, so scores are always recomputed from the stored
+raw taus, never cached.
+
+Undefined tau (an expression that is constant on a problem, where tau-b divides
+by zero) counts as 0, "no ranking", for fitness; reports show it as null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gpsr.data import Problem
+from gpsr.expressions import Expression
+from gpsr.kernels.evaluate import PopulationEvaluator
+from gpsr.kernels.kendall import KendallTarget
+
+
+class TauScorer:
+    """Kendall tau of expressions on each of several problems, cached by canonical infix."""
+
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        proxies: Sequence[str],
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.names = [p.name for p in problems]
+        self.evaluator = PopulationEvaluator(
+            np.concatenate([p.select(proxies=proxies).values for p in problems]), proxies, device
+        )
+        bounds = np.cumsum([0] + [len(p) for p in problems])
+        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.targets = [KendallTarget(p.accuracy) for p in problems]
+        self.cache: dict[str, np.ndarray] = {}
+
+    def taus(self, expressions: Sequence[Expression]) -> np.ndarray:
+        """Raw taus, shape ``(len(expressions), n_problems)``; NaN where undefined."""
+        fresh = list({e.infix(): e for e in expressions if e.infix() not in self.cache}.values())
+        if fresh:
+            values = self.evaluator.evaluate(fresh).cpu().numpy()
+            per_problem = [t.tau(values[:, s]) for t, s in zip(self.targets, self.slices)]
+            for k, expr in enumerate(fresh):
+                self.cache[expr.infix()] = np.array([col[k] for col in per_problem])
+        return np.array([self.cache[e.infix()] for e in expressions]).reshape(
+            len(expressions), len(self.names)
+        )
+
+
+class Equation1:
+    """The paper's min-max normalised sum of taus, with bounds over all taus seen so far."""
+
+    def __init__(self, n_problems: int) -> None:
+        self.low = np.full(n_problems, np.inf)
+        self.high = np.full(n_problems, -np.inf)
+
+    def observe(self, taus: np.ndarray) -> None:
+        taus = np.nan_to_num(np.atleast_2d(taus), nan=0.0)
+        self.low = np.minimum(self.low, taus.min(axis=0))
+        self.high = np.maximum(self.high, taus.max(axis=0))
+
+    def score(self, taus: np.ndarray) -> np.ndarray:
+        taus = np.nan_to_num(np.atleast_2d(taus), nan=0.0)
+        span = self.high - self.low
+        safe = np.where(span > 0, span, 1.0)
+        terms = np.where(span > 0, (taus - self.low) / safe, 0.0)
+        return terms.sum(axis=1)
+
+    def state(self) -> dict:
+        return {"low": self.low.tolist(), "high": self.high.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Equation1:
+        eq = cls(len(state["low"]))
+        eq.low = np.array(state["low"], dtype=np.float64)
+        eq.high = np.array(state["high"], dtype=np.float64)
+        return eq

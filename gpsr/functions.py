@@ -1,0 +1,96 @@
+"""The primitive operators of the expression language (paper, appendix B, table 8).
+
+Protected operators return :data:`PROTECTED_VALUE` where their input breaks the
+operator's constraint: ``div`` where the divisor is 0, ``log`` where its input is
+not > 0, ``sqrt`` where its input is < 0.
+
+Non-finite policy (one rule, used by every backend): a NaN produced by any
+operator, or present in the data, is read as :data:`PROTECTED_VALUE`; +/-inf are
+kept, because they still order correctly against every finite value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROTECTED_VALUE = -10_000_000.0
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    arity: int
+    symbol: str  # infix symbol for binary operators, function name for unary ones
+    numpy_fn: Callable[..., np.ndarray]
+    torch_fn: Callable[..., torch.Tensor]
+
+
+def _np_clean(z: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(z), PROTECTED_VALUE, z)
+
+
+def _torch_clean(z: torch.Tensor) -> torch.Tensor:
+    return torch.nan_to_num(z, nan=PROTECTED_VALUE, posinf=float("inf"), neginf=float("-inf"))
+
+
+def _np_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return _np_clean(np.where(y != 0, x / np.where(y != 0, y, 1.0), PROTECTED_VALUE))
+
+
+def _np_log(x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), PROTECTED_VALUE)
+
+
+def _np_sqrt(x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.where(x >= 0, np.sqrt(np.where(x >= 0, x, 0.0)), PROTECTED_VALUE)
+
+
+def _np_binary(op: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
+    def fn(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return _np_clean(op(x, y))
+
+    return fn
+
+
+def _t_div(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    nonzero = y != 0
+    return _torch_clean(torch.where(nonzero, x / torch.where(nonzero, y, 1.0), PROTECTED_VALUE))
+
+
+def _t_log(x: torch.Tensor) -> torch.Tensor:
+    positive = x > 0
+    return torch.where(positive, torch.log(torch.where(positive, x, 1.0)), PROTECTED_VALUE)
+
+
+def _t_sqrt(x: torch.Tensor) -> torch.Tensor:
+    nonneg = x >= 0
+    return torch.where(nonneg, torch.sqrt(torch.where(nonneg, x, 0.0)), PROTECTED_VALUE)
+
+
+PRIMITIVES: dict[str, Primitive] = {
+    p.name: p
+    for p in (
+        Primitive("add", 2, "+", _np_binary(np.add), lambda x, y: _torch_clean(x + y)),
+        Primitive("sub", 2, "-", _np_binary(np.subtract), lambda x, y: _torch_clean(x - y)),
+        Primitive("mul", 2, "*", _np_binary(np.multiply), lambda x, y: _torch_clean(x * y)),
+        Primitive("div", 2, "/", _np_div, _t_div),
+        Primitive("neg", 1, "neg", np.negative, torch.neg),
+        Primitive("log", 1, "log", _np_log, _t_log),
+        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt),
+    )
+}
+
+DEFAULT_FUNCTION_SET: tuple[str, ...] = tuple(PRIMITIVES)
+
+
+def clean_terminal_values(values: np.ndarray) -> np.ndarray:
+    """Apply the non-finite policy to raw proxy values before they enter an expression."""
+    return _np_clean(np.asarray(values, dtype=np.float64))

@@ -1,0 +1,296 @@
+"""Genetic programming: random trees, variation operators and one evolutionary run.
+
+The procedure is the paper's (section 3.5, appendix D): binary tournaments pick
+N parents, variation makes N offspring, and binary tournaments over the 2N
+parents + offspring keep N survivors, so the best expression is never lost.
+
+Reading of table 10. Its probabilities (crossover 0.7, subtree 0.1, hoist 0.5,
+point 0.1) sum to 1.4, so they cannot be gplearn's mutually exclusive choices.
+gpsr applies them as independent events: each pair of parents is crossed over
+with probability ``p_crossover`` (two children, each parent receiving a subtree
+of the other), then every child undergoes subtree, hoist and point mutation,
+each with its own probability, in that order.
+
+Depth limits: an operator whose result would fall outside ``[min_depth,
+max_depth]`` is undone (the child keeps its tree from before that operator), so
+every tree in every generation respects the limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from gpsr.errors import GpsrError
+from gpsr.expressions import Expression, parse
+from gpsr.fitness import Equation1, TauScorer
+from gpsr.functions import DEFAULT_FUNCTION_SET, PRIMITIVES
+
+
+@dataclass
+class SearchConfig:
+    """Every hyperparameter of one search; defaults are the paper's (appendix D)."""
+
+    population_size: int = 100
+    generations: int = 50
+    tournament_size: int = 2
+    p_crossover: float = 0.7
+    p_subtree_mutation: float = 0.1
+    p_hoist_mutation: float = 0.5
+    p_point_mutation: float = 0.1
+    point_replace_rate: float = 0.05
+    min_depth: int = 2
+    max_depth: int = 10
+    init_depth: tuple[int, int] = (2, 6)
+    function_set: tuple[str, ...] = DEFAULT_FUNCTION_SET
+    parsimony_tiebreak: bool = True
+    random_state: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.init_depth = tuple(self.init_depth)
+        self.function_set = tuple(self.function_set)
+        checks = [
+            (self.population_size >= 2, "population_size must be at least 2"),
+            (self.population_size % 2 == 0, "population_size must be even (pairs of parents)"),
+            (self.generations >= 0, "generations must be >= 0"),
+            (self.tournament_size >= 1, "tournament_size must be >= 1"),
+            (0 <= self.min_depth <= self.max_depth, "need 0 <= min_depth <= max_depth"),
+            (
+                self.min_depth <= self.init_depth[0] <= self.init_depth[1] <= self.max_depth,
+                "init_depth must lie within [min_depth, max_depth]",
+            ),
+        ]
+        for name in ("p_crossover", "p_subtree_mutation", "p_hoist_mutation",
+                     "p_point_mutation", "point_replace_rate"):
+            value = getattr(self, name)
+            checks.append((0.0 <= value <= 1.0, f"{name}={value} is not a probability"))
+        for ok, why in checks:
+            if not ok:
+                raise GpsrError(f"invalid search setting: {why}")
+        unknown = [f for f in self.function_set if f not in PRIMITIVES]
+        if unknown:
+            raise GpsrError(f"unknown function {unknown[0]!r} (known: {', '.join(PRIMITIVES)})")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["init_depth"] = list(self.init_depth)
+        d["function_set"] = list(self.function_set)
+        return d
+
+
+class TreeFactory:
+    """Random trees and the four variation operators over one function and terminal set."""
+
+    def __init__(self, config: SearchConfig, terminals: Sequence[str], rng: np.random.Generator):
+        self.config = config
+        self.terminals = list(terminals)
+        self.rng = rng
+        self.by_arity: dict[int, list[str]] = {}
+        for name in config.function_set:
+            self.by_arity.setdefault(PRIMITIVES[name].arity, []).append(name)
+        if not self.terminals:
+            raise GpsrError("no proxies to build expressions from")
+
+    # ---- generation ---------------------------------------------------------
+    def random_tree(self, depth: int, full: bool) -> Expression:
+        """``full``: every branch reaches ``depth``; else grow, reaching ``depth`` on one branch."""
+        return self._grow(depth, full, must_reach=True)
+
+    def _grow(self, depth: int, full: bool, must_reach: bool) -> Expression:
+        n_funcs = len(self.config.function_set)
+        if depth == 0:
+            return Expression(self.terminals[self.rng.integers(len(self.terminals))])
+        if not (full or must_reach) and self.rng.random() < len(self.terminals) / (
+            len(self.terminals) + n_funcs
+        ):
+            return Expression(self.terminals[self.rng.integers(len(self.terminals))])
+        name = self.config.function_set[self.rng.integers(n_funcs)]
+        arity = PRIMITIVES[name].arity
+        deep = self.rng.integers(arity)  # the branch that must reach full depth
+        return Expression(
+            name, [self._grow(depth - 1, full, must_reach and k == deep) for k in range(arity)]
+        )
+
+    def initial_population(self) -> list[Expression]:
+        """Ramped half-and-half over ``init_depth``."""
+        low, high = self.config.init_depth
+        depths = np.arange(low, high + 1)
+        return [
+            self.random_tree(int(depths[i % len(depths)]), full=bool(i % 2))
+            for i in range(self.config.population_size)
+        ]
+
+    # ---- variation ----------------------------------------------------------
+    def _pick_node(self, tree: Expression) -> int:
+        """Koza's bias: an inner node 90 % of the time when the tree has one."""
+        kinds = [node.is_leaf for node in tree.nodes()]
+        inner = [i for i, leaf in enumerate(kinds) if not leaf]
+        if inner and self.rng.random() < 0.9:
+            return int(inner[self.rng.integers(len(inner))])
+        leaves = [i for i, leaf in enumerate(kinds) if leaf]
+        return int(leaves[self.rng.integers(len(leaves))])
+
+    def crossover(self, receiver: Expression, donor: Expression) -> Expression:
+        return receiver.replace(self._pick_node(receiver), donor.subtree(self._pick_node(donor)))
+
+    def subtree_mutation(self, tree: Expression) -> Expression:
+        low, high = self.config.init_depth
+        fresh = self.random_tree(int(self.rng.integers(low, high + 1)), full=False)
+        return self.crossover(tree, fresh)
+
+    def hoist_mutation(self, tree: Expression) -> Expression:
+        index = self._pick_node(tree)
+        branch = tree.subtree(index)
+        return tree.replace(index, branch.subtree(self._pick_node(branch)))
+
+    def point_mutation(self, tree: Expression) -> Expression:
+        rate = self.config.point_replace_rate
+        if tree.is_leaf:
+            if self.rng.random() < rate:
+                return Expression(self.terminals[self.rng.integers(len(self.terminals))])
+            return tree
+        children = [self.point_mutation(c) for c in tree.children]
+        name = tree.name
+        if self.rng.random() < rate:
+            same = self.by_arity[len(children)]
+            name = same[self.rng.integers(len(same))]
+        return Expression(name, children)
+
+    def within_limits(self, tree: Expression) -> bool:
+        return self.config.min_depth <= tree.depth <= self.config.max_depth
+
+    def vary(self, parents: Sequence[Expression]) -> list[Expression]:
+        """Offspring of ``parents`` (taken in pairs) under the independent-events reading."""
+        cfg = self.config
+        children: list[Expression] = []
+        for a, b in zip(parents[0::2], parents[1::2]):
+            pair = [a, b]
+            if self.rng.random() < cfg.p_crossover:
+                pair = [self._guard(a, self.crossover(a, b)), self._guard(b, self.crossover(b, a))]
+            children.extend(pair)
+        mutations: list[tuple[float, Callable[[Expression], Expression]]] = [
+            (cfg.p_subtree_mutation, self.subtree_mutation),
+            (cfg.p_hoist_mutation, self.hoist_mutation),
+            (cfg.p_point_mutation, self.point_mutation),
+        ]
+        out = []
+        for child in children:
+            for p, op in mutations:
+                if self.rng.random() < p:
+                    child = self._guard(child, op(child))
+            out.append(child)
+        return out
+
+    def _guard(self, before: Expression, after: Expression) -> Expression:
+        return after if self.within_limits(after) else before
+
+
+def tournament(
+    fitness: np.ndarray, sizes: np.ndarray, k: int, n: int, rng: np.random.Generator,
+    parsimony: bool,
+) -> np.ndarray:
+    """Indices of ``n`` winners of size-``k`` tournaments over disjoint random groups.
+
+    Each shuffle of the candidates yields ``len // k`` winners; shuffles repeat until
+    ``n`` are chosen. Ties on fitness go to the smaller tree when ``parsimony``.
+    """
+    winners: list[int] = []
+    while len(winners) < n:
+        order = rng.permutation(len(fitness))
+        for g in range(len(order) // k):
+            group = order[g * k : (g + 1) * k]
+            best = group[0]
+            for c in group[1:]:
+                if fitness[c] > fitness[best] or (
+                    parsimony and fitness[c] == fitness[best] and sizes[c] < sizes[best]
+                ):
+                    best = c
+            winners.append(int(best))
+            if len(winners) == n:
+                break
+    return np.array(winners)
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a run after generation ``generation`` exactly."""
+
+    generation: int
+    population: list[str]
+    taus: list[list[float]]
+    bounds: dict
+    rng_state: dict
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evolve(
+    scorer: TauScorer,
+    config: SearchConfig,
+    seed: int,
+    resume: RunState | None = None,
+    on_generation: Callable[[RunState], None] | None = None,
+) -> tuple[Expression, RunState]:
+    """One seeded run; returns the best expression of the final population (equation 1)."""
+    terminals = scorer.evaluator.proxies
+    rng = np.random.default_rng(seed)
+    factory = TreeFactory(config, terminals, rng)
+    eq1 = Equation1(len(scorer.names))
+    if resume is None:
+        population = factory.initial_population()
+        taus = scorer.taus(population)
+        eq1.observe(taus)
+        state = RunState(0, [], [], {}, {}, [])
+        _record(state, population, taus, eq1, rng, 0)
+        if on_generation:
+            on_generation(state)
+    else:
+        state = resume
+        population = [parse(s, terminals) for s in state.population]
+        taus = np.array(state.taus, dtype=np.float64).reshape(len(population), len(scorer.names))
+        eq1 = Equation1.from_state(state.bounds)
+        rng.bit_generator.state = state.rng_state
+    n = config.population_size
+    for gen in range(state.generation + 1, config.generations + 1):
+        sizes = np.array([e.size for e in population])
+        parent_idx = tournament(eq1.score(taus), sizes, config.tournament_size, n, rng,
+                                config.parsimony_tiebreak)
+        offspring = factory.vary([population[i] for i in parent_idx])
+        off_taus = scorer.taus(offspring)
+        eq1.observe(off_taus)
+        union = population + offspring
+        union_taus = np.vstack([taus, off_taus])
+        union_sizes = np.array([e.size for e in union])
+        keep = tournament(eq1.score(union_taus), union_sizes, config.tournament_size, n, rng,
+                          config.parsimony_tiebreak)
+        population = [union[i] for i in keep]
+        taus = union_taus[keep]
+        _record(state, population, taus, eq1, rng, gen)
+        if on_generation:
+            on_generation(state)
+    scores = eq1.score(taus)
+    best = int(np.lexsort(([e.size for e in population], -scores))[0])
+    return population[best], state
+
+
+def _record(state: RunState, population: list[Expression], taus: np.ndarray, eq1: Equation1,
+            rng: np.random.Generator, gen: int) -> None:
+    scores = eq1.score(taus)
+    best = int(np.argmax(scores))
+    state.generation = gen
+    state.population = [e.infix() for e in population]
+    state.taus = taus.tolist()
+    state.bounds = eq1.state()
+    state.rng_state = rng.bit_generator.state
+    state.history.append({
+        "generation": gen,
+        "best_fitness": float(scores[best]),
+        "mean_fitness": float(scores.mean()),
+        "best_expression": population[best].infix(),
+        "best_taus": [None if np.isnan(t) else float(t) for t in taus[best]],
+    })

@@ -1,0 +1,1 @@
+"""Compute kernels: numba Kendall tau-b and the batched torch population evaluator."""
