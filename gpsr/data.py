@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -400,3 +401,16 @@ def build_dataset(
 def finite_or_none(x: float) -> float | None:
     """JSON has no NaN: undefined values are written as null."""
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def shared_dir() -> Path | None:
+    """The shared data folder: ``$GPSR_SHARED``, else a ``shared/`` beside the working
+    directory or beside the gpsr checkout; ``None`` when there is none."""
+    env = os.environ.get("GPSR_SHARED")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared"
+        if (candidate / "data").is_dir():
+            return candidate
+    return None
