@@ -27,7 +27,7 @@ _BY_SYMBOL = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 class Expression:
     """An immutable expression tree node. Leaves carry a proxy name and no children."""
 
-    __slots__ = ("name", "children", "_infix", "_depth", "_size")
+    __slots__ = ("name", "children", "_infix", "_depth", "_size", "_leaf_mask")
 
     def __init__(self, name: str, children: Sequence[Expression] = ()) -> None:
         self.name = name
@@ -35,6 +35,7 @@ class Expression:
         self._infix: str | None = None
         self._depth: int | None = None
         self._size: int | None = None
+        self._leaf_mask: tuple[bool, ...] | None = None
 
     # ---- structure -------------------------------------------------------
     @property
@@ -59,14 +60,32 @@ class Expression:
         for child in self.children:
             yield from child.nodes()
 
+    @property
+    def leaf_mask(self) -> tuple[bool, ...]:
+        """For each node in pre-order, whether it is a leaf."""
+        if self._leaf_mask is None:
+            mask: tuple[bool, ...] = (self.is_leaf,)
+            for child in self.children:
+                mask += child.leaf_mask
+            self._leaf_mask = mask
+        return self._leaf_mask
+
     def proxies(self) -> set[str]:
         return {n.name for n in self.nodes() if n.is_leaf}
 
     def subtree(self, index: int) -> Expression:
-        for i, node in enumerate(self.nodes()):
-            if i == index:
-                return node
-        raise IndexError(index)
+        """The node at pre-order ``index``, found by descending on subtree sizes."""
+        node = self
+        while index:
+            index -= 1
+            for child in node.children:
+                if index < child.size:
+                    node = child
+                    break
+                index -= child.size
+            else:
+                raise IndexError(index)
+        return node
 
     def replace(self, index: int, new: Expression) -> Expression:
         """A copy of this tree with the pre-order node ``index`` replaced by ``new``."""

@@ -126,12 +126,16 @@ class TreeFactory:
     # ---- variation ----------------------------------------------------------
     def _pick_node(self, tree: Expression) -> int:
         """Koza's bias: an inner node 90 % of the time when the tree has one."""
-        kinds = [node.is_leaf for node in tree.nodes()]
-        inner = [i for i, leaf in enumerate(kinds) if not leaf]
-        if inner and self.rng.random() < 0.9:
-            return int(inner[self.rng.integers(len(inner))])
-        leaves = [i for i, leaf in enumerate(kinds) if leaf]
-        return int(leaves[self.rng.integers(len(leaves))])
+        mask = tree.leaf_mask
+        n_leaves = sum(mask)
+        want_leaf = n_leaves == len(mask) or self.rng.random() >= 0.9
+        k = int(self.rng.integers(n_leaves if want_leaf else len(mask) - n_leaves))
+        for i, leaf in enumerate(mask):
+            if leaf == want_leaf:
+                if k == 0:
+                    return i
+                k -= 1
+        raise AssertionError("unreachable: k is below the count of matching nodes")
 
     def crossover(self, receiver: Expression, donor: Expression) -> Expression:
         return receiver.replace(self._pick_node(receiver), donor.subtree(self._pick_node(donor)))

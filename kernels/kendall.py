@@ -14,12 +14,25 @@ import numba
 import numpy as np
 
 
+_RUN = 16  # blocks this small are sorted by insertion, which counts their inversions cheaply
+
+
 @numba.njit(cache=True, nogil=True)
 def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
-    """Sort ``values`` in place (bottom-up merge sort); return the strict inversions."""
+    """Sort ``values`` in place; return the number of strict inversions (i < j, v_i > v_j)."""
     n = values.shape[0]
     swaps = np.int64(0)
-    width = 1
+    for start in range(0, n, _RUN):
+        end = min(start + _RUN, n)
+        for i in range(start + 1, end):
+            v = values[i]
+            j = i - 1
+            while j >= start and values[j] > v:
+                values[j + 1] = values[j]
+                j -= 1
+            swaps += i - 1 - j
+            values[j + 1] = v
+    width = _RUN
     src, dst = values, buffer
     while width < n:
         start = 0
@@ -65,6 +78,22 @@ def _tie_pairs(sorted_values: np.ndarray) -> np.int64:
     return total + run * (run - 1) // 2
 
 
+@numba.njit(cache=True, nogil=True)
+def _insertion_sort(x: np.ndarray, start: int, end: int) -> None:
+    """Sort ``x[start:end]`` in place; runs of tied targets are short, so this beats a
+    general sort that would allocate."""
+    if end - start > 64:
+        x[start:end] = np.sort(x[start:end])
+        return
+    for i in range(start + 1, end):
+        v = x[i]
+        j = i - 1
+        while j >= start and x[j] > v:
+            x[j + 1] = x[j]
+            j -= 1
+        x[j + 1] = v
+
+
 @numba.njit(cache=True, parallel=True)
 def _tau_rows(
     rows: np.ndarray, order: np.ndarray, group_starts: np.ndarray, target_ties: np.int64
@@ -81,7 +110,7 @@ def _tau_rows(
         for g in range(n_groups):
             a, b = group_starts[g], group_starts[g + 1]
             if b - a > 1:
-                x[a:b] = np.sort(x[a:b])
+                _insertion_sort(x, a, b)
                 joint_ties += _tie_pairs(x[a:b])
         buffer = np.empty(n, dtype=np.float64)
         discordant = _merge_count(x, buffer)
