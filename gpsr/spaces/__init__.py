@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from gpsr.errors import GpsrError
-from gpsr.spaces import nb201
+from gpsr.spaces import nb101, nb201
 from gpsr.spaces.flops import count_flops, count_params, count_params_called
 
 
@@ -30,6 +30,7 @@ class _Space:
 
 _REGISTRY: dict[str, _Space] = {
     "nb201": _Space(nb201.parse, nb201.build, nb201.sample, nb201.all_archs, (1, 3, 32, 32)),
+    "nb101": _Space(nb101.parse, nb101.build, nb101.sample, None, (1, 3, 32, 32)),
 }
 
 SPACES: tuple[str, ...] = tuple(_REGISTRY)

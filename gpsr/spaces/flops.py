@@ -62,9 +62,7 @@ def _module_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> in
         return out.numel() * k_h * k_w
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         n, c, h, w = inp.shape
-        return (
-            n * c * _adaptive_window_sum(h, out.shape[2]) * _adaptive_window_sum(w, out.shape[3])
-        )
+        return n * c * _adaptive_window_sum(h, out.shape[2]) * _adaptive_window_sum(w, out.shape[3])
     return 0
 
 
@@ -141,7 +139,5 @@ def count_params_called(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32
         for handle in handles:
             handle.remove()
         net.train(was_training)
-    total = sum(
-        p.numel() for m in leaves if id(m) in called for p in m.parameters(recurse=False)
-    )
+    total = sum(p.numel() for m in leaves if id(m) in called for p in m.parameters(recurse=False))
     return total / 1e6
