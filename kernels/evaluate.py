@@ -1,7 +1,7 @@
 """Evaluate a whole population of expression trees at once with batched torch ops.
 
 The population is compiled into one program: every distinct subtree (by its
-canonical infix) becomes one row of a value buffer, however many trees share it;
+canonical infix) becomes one row of a value slab, however many trees share it;
 rows are ordered by (height, operator) so that all nodes of one operator at one
 height are computed by a single batched tensor op over all architectures. A
 population of 100 trees thus costs a few dozen tensor calls, not thousands.
@@ -11,6 +11,7 @@ collapse into false ties.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,62 +30,93 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class PopulationEvaluator:
-    """Holds the proxy matrix on a device and evaluates lists of expressions against it."""
+    """Holds the proxy matrix on a device and evaluates lists of expressions against it.
+
+    Subtree values persist between calls in a slab of rows (least recently used
+    rows are reused): GP offspring share most subtrees with their parents, so a
+    generation only computes the nodes its variation actually created.
+    """
 
     def __init__(
-        self, values: np.ndarray, proxies: Sequence[str], device: str | torch.device | None = None
+        self,
+        values: np.ndarray,
+        proxies: Sequence[str],
+        device: str | torch.device | None = None,
+        cache_bytes: int = 256 * 2**20,
     ) -> None:
         self.device = resolve_device(device)
         self.proxies = tuple(proxies)
-        self._column = {p: i for i, p in enumerate(self.proxies)}
         clean = clean_terminal_values(values)  # (n_archs, n_proxies)
-        self.terminals = torch.as_tensor(clean.T.copy(), dtype=torch.float64, device=self.device)
         self.n_archs = clean.shape[0]
+        n_leaf = len(self.proxies)
+        capacity = n_leaf + max(256, cache_bytes // (8 * max(1, self.n_archs)))
+        self.slab = torch.empty((capacity, self.n_archs), dtype=torch.float64, device=self.device)
+        self.slab[:n_leaf] = torch.as_tensor(clean.T.copy(), dtype=torch.float64,
+                                             device=self.device)
+        self.leaf_row = {p: i for i, p in enumerate(self.proxies)}
+        self.row_of: OrderedDict[str, int] = OrderedDict()  # cached inner subtrees, LRU first
+        self.free = list(range(capacity - 1, n_leaf - 1, -1))
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
-        n_leaf = len(self.proxies)
-        inner: dict[str, Expression] = {}
+        new: dict[str, Expression] = {}
+        used: set[str] = set()
         for expr in expressions:
-            self._collect(expr, inner)
-        ordered = sorted(inner.values(), key=lambda e: (e.depth, e.name))
-        row = {e.infix(): n_leaf + k for k, e in enumerate(ordered)}
-        for p, i in self._column.items():
-            row[p] = i
-
-        buffer = torch.empty((n_leaf + len(ordered), self.n_archs), dtype=torch.float64,
-                             device=self.device)
-        buffer[:n_leaf] = self.terminals
+            self._collect(expr, new, used)
+        self._reserve(len(new), used)
+        ordered = sorted(new.values(), key=lambda e: (e.depth, e.name))
+        for expr in ordered:
+            self.row_of[expr.infix()] = self.free.pop()
         start = 0
         while start < len(ordered):
-            end = start
             key = (ordered[start].depth, ordered[start].name)
+            end = start
             while end < len(ordered) and (ordered[end].depth, ordered[end].name) == key:
                 end += 1
             group = ordered[start:end]
             prim = PRIMITIVES[key[1]]
-            args = []
-            for k in range(prim.arity):
-                idx = torch.tensor([row[e.children[k].infix()] for e in group],
-                                   dtype=torch.long, device=self.device)
-                args.append(buffer.index_select(0, idx))
-            buffer[n_leaf + start : n_leaf + end] = prim.torch_fn(*args)
+            args = [self.slab.index_select(0, self._rows(e.children[k] for e in group))
+                    for k in range(prim.arity)]
+            self.slab.index_copy_(0, self._rows(group), prim.torch_fn(*args))
             start = end
-        roots = torch.tensor([row[e.infix()] for e in expressions], dtype=torch.long,
-                             device=self.device)
-        return buffer.index_select(0, roots)
+        return self.slab.index_select(0, self._rows(expressions))
 
-    def _collect(self, expr: Expression, inner: dict[str, Expression]) -> None:
+    def _row(self, expr: Expression) -> int:
+        return self.leaf_row[expr.name] if expr.is_leaf else self.row_of[expr.infix()]
+
+    def _rows(self, exprs) -> torch.Tensor:
+        return torch.tensor([self._row(e) for e in exprs], dtype=torch.long, device=self.device)
+
+    def _collect(self, expr: Expression, new: dict[str, Expression], used: set[str]) -> None:
         if expr.is_leaf:
-            if expr.name not in self._column:
+            if expr.name not in self.leaf_row:
                 raise GpsrError(
                     f"expression uses proxy {expr.name!r} that the data lacks "
                     f"(available: {', '.join(self.proxies)})"
                 )
             return
         key = expr.infix()
-        if key in inner:
+        if key in new or key in used:
+            return
+        if key in self.row_of:
+            used.add(key)
+            self.row_of.move_to_end(key)
             return
         for child in expr.children:
-            self._collect(child, inner)
-        inner[key] = expr
+            self._collect(child, new, used)
+        new[key] = expr
+
+    def _reserve(self, n_rows: int, keep: set[str]) -> None:
+        """Free ``n_rows`` rows by evicting unused subtrees, growing the slab if it must."""
+        # Subtrees this call uses were moved to the end, so the oldest entries are evictable.
+        while len(self.free) < n_rows and self.row_of:
+            key = next(iter(self.row_of))
+            if key in keep:
+                break
+            self.free.append(self.row_of.pop(key))
+        if len(self.free) < n_rows:
+            old = self.slab.shape[0]
+            extra = max(n_rows - len(self.free), old)
+            self.slab = torch.cat([self.slab, torch.empty((extra, self.n_archs),
+                                   dtype=self.slab.dtype, device=self.device)])
+            self.free.extend(range(old + extra - 1, old - 1, -1))

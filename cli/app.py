@@ -1,0 +1,222 @@
+"""``gpsr`` command line: thin wrappers that parse options, call the library and print."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gpsr.data import build_dataset, load_problems, shared_dir
+from gpsr.errors import GpsrError
+from gpsr.executor import make_executor
+from gpsr.expressions import Expression, parse
+from gpsr.genetic import SearchConfig
+from gpsr.report import SPLITS, tau_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Synthesize zero-cost NAS proxies by symbolic regression.")
+console = Console()
+err_console = Console(stderr=True)
+
+#: The paper's input problems (section 4.1), used when no --data is given.
+PAPER_PROBLEMS = ["NB101-CF10", "NB201-CF10", "NB301-CF10"]
+
+DataOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--data", help="Problem file (CSV or NASLib zc_*.json) or folder; repeatable."),
+]
+ProblemsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--problems", help="Problem names, comma-separated or repeated (default: all)."),
+]
+
+
+def friendly(command: Callable[..., None]) -> Callable[..., None]:
+    """User errors become one line on stderr and exit status 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except GpsrError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; run the same command again to resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _problem_names(problems: list[str] | None) -> list[str] | None:
+    if not problems:
+        return None
+    return [name.strip() for item in problems for name in item.split(",") if name.strip()]
+
+
+def _load(data: list[Path] | None, problems: list[str] | None):
+    names = _problem_names(problems)
+    if data:
+        return load_problems(data, names)
+    shared = shared_dir()
+    if shared is None:
+        raise GpsrError("no --data given and no shared data found (set GPSR_SHARED or pass --data)")
+    folder = shared / "data" / "nas-bench-suite-zero"
+    err_console.print(f"[dim]data: {folder}[/dim]")
+    return load_problems(folder, names or PAPER_PROBLEMS)
+
+
+@app.command()
+@friendly
+def run(
+    data: DataOpt = None,
+    problems: ProblemsOpt = None,
+    out: Annotated[Path, typer.Option(help="Run folder; an existing one is resumed.")] = Path(
+        "gpsr-run"
+    ),
+    population: Annotated[int, typer.Option(help="Population size N.")] = 100,
+    generations: int = 50,
+    runs: Annotated[int, typer.Option(help="Independent seeded runs.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of run 0; run k uses seed + k.")] = 0,
+    jobs: Annotated[int, typer.Option(help="Parallel runs (local processes).")] = 1,
+    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    tournament_size: int = 2,
+    p_crossover: float = 0.7,
+    p_subtree: float = 0.1,
+    p_hoist: float = 0.5,
+    p_point: float = 0.1,
+    min_depth: int = 2,
+    max_depth: int = 10,
+    sentinels: Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")] = "keep",
+    split_seed: int = 0,
+    input_fraction: float = 0.7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print result.json to stdout.")] = False,
+) -> None:
+    """Synthesize a zero-cost proxy over several NAS problems (paper, section 3)."""
+    from gpsr.search import synthesize
+
+    dataset = build_dataset(_load(data, problems), None, sentinels, split_seed, input_fraction)
+    for note in dataset.notes:
+        err_console.print(f"[dim]note: {note}[/dim]")
+    config = SearchConfig(
+        population_size=population, generations=generations, tournament_size=tournament_size,
+        p_crossover=p_crossover, p_subtree_mutation=p_subtree, p_hoist_mutation=p_hoist,
+        p_point_mutation=p_point, min_depth=min_depth, max_depth=max_depth,
+        init_depth=(max(2, min_depth), min(6, max_depth)), random_state=seed, device=device,
+    )
+    executor = make_executor(backend, jobs, address)
+    with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task("runs", total=runs)
+        result = synthesize(dataset, config, runs, executor, out,
+                            on_run_done=lambda _: progress.advance(task))
+    report = result.report
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return
+    expr = report["expression"]
+    console.print(f"[bold]expression[/bold]  {expr['infix']}")
+    console.print(f"[bold]simplified[/bold]  {expr['simplified']}")
+    rows = {f"gpsr ({split})": report["taus"][split] for split in SPLITS}
+    for split in ("test", "all"):
+        rows[f"best single proxy ({split})"] = {
+            name: best[split] for name, best in report["best_single_proxy"].items()
+        }
+    console.print(tau_table("Kendall tau", rows, dataset.names))
+    console.print(
+        "best single proxies: "
+        + ", ".join(f"{n}: {b['proxy']}" for n, b in report["best_single_proxy"].items())
+    )
+    console.print(
+        f"{runs} run(s), search {report['search_seconds']['per_run_median']:.2f} s median per run, "
+        f"wall {report['wall_seconds']:.1f} s; wrote {out / 'result.json'}"
+    )
+
+
+def _expression_from(text: str) -> tuple[Expression, dict]:
+    """EXPR, a proxy name, or a result.json (whose split and sentinel settings are reused)."""
+    path = Path(text)
+    if text.endswith(".json") and path.is_file():
+        try:
+            report = json.loads(path.read_text())
+            return parse(report["expression"]["infix"]), report.get("data", {})
+        except json.JSONDecodeError as exc:
+            raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+        except (KeyError, TypeError):
+            raise GpsrError(f"{path}: not a gpsr result.json (no expression.infix)") from None
+    return parse(text), {}
+
+
+@app.command()
+@friendly
+def evaluate(
+    expr: Annotated[str, typer.Option("--expr", help="Expression, proxy name or result.json.")],
+    data: DataOpt = None,
+    problems: ProblemsOpt = None,
+    device: str = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Kendall tau of an expression on every problem that has its proxies."""
+    from gpsr import evaluate as evaluate_expression
+
+    expression, settings = _expression_from(expr)
+    loaded = _load(data, problems)
+    needed = sorted(expression.proxies())
+    usable = [p for p in loaded if set(needed) <= set(p.proxies)]
+    skipped = [p.name for p in loaded if p not in usable]
+    if not usable:
+        raise GpsrError(f"no loaded problem has every proxy of {expression.infix()!r} ({needed})")
+    dataset = build_dataset(usable, needed, settings.get("sentinel_policy", "keep"),
+                            settings.get("split_seed", 0), settings.get("input_fraction", 0.7))
+    taus = evaluate_expression(expression, dataset, device)
+    if as_json:
+        print(json.dumps({"expression": expression.infix(), "taus": taus, "skipped": skipped},
+                         indent=1))
+        return
+    console.print(tau_table(expression.infix(), {s: taus[s] for s in SPLITS}, dataset.names))
+    if skipped:
+        console.print(f"[dim]skipped (lacking a proxy): {', '.join(skipped)}[/dim]")
+
+
+@app.command("bench-throughput")
+@friendly
+def bench_throughput(
+    data: DataOpt = None,
+    problems: ProblemsOpt = None,
+    population: int = 100,
+    repeats: int = 5,
+    device: str = "auto",
+    save: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Expressions per second: gpsr's batched engine against numpy + scipy, one by one."""
+    from gpsr.bench import bench_throughput as measure
+
+    dataset = build_dataset(_load(data, problems))
+    result = measure(dataset, population, repeats, device)
+    if save:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.write_text(json.dumps(result, indent=1))
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
+    for who in ("gpsr", "reference"):
+        r = result[who]
+        console.print(f"{who:>9}: {r['expressions_per_s']:10.1f} expr/s  "
+                      f"{r['expr_arch_evals_per_s']:14.0f} expr x arch/s")
+    console.print(f"    ratio: {result['ratio']:.1f}x on {result['device']} "
+                  f"({result['architectures']} architectures, max |tau diff| "
+                  f"{result['max_abs_tau_difference']:.1e})")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
