@@ -89,7 +89,9 @@ class Problem:
     def column(self, proxy: str) -> np.ndarray:
         return self.values[:, self.proxies.index(proxy)]
 
-    def select(self, rows: np.ndarray | None = None, proxies: Sequence[str] | None = None) -> Problem:
+    def select(
+        self, rows: np.ndarray | None = None, proxies: Sequence[str] | None = None
+    ) -> Problem:
         rows = np.arange(len(self)) if rows is None else np.asarray(rows)
         proxies = tuple(self.proxies if proxies is None else proxies)
         cols = [self.proxies.index(p) for p in proxies]
