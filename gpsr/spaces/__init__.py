@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from gpsr.errors import GpsrError
-from gpsr.spaces import nb101, nb201
+from gpsr.spaces import nb101, nb201, nb301, tnb101
 from gpsr.spaces.flops import count_flops, count_params, count_params_called
 
 
@@ -31,6 +31,21 @@ class _Space:
 _REGISTRY: dict[str, _Space] = {
     "nb201": _Space(nb201.parse, nb201.build, nb201.sample, nb201.all_archs, (1, 3, 32, 32)),
     "nb101": _Space(nb101.parse, nb101.build, nb101.sample, None, (1, 3, 32, 32)),
+    "nb301": _Space(nb301.parse, nb301.build, nb301.sample, None, (1, 3, 32, 32)),
+    "tnb101-micro": _Space(
+        tnb101.parse_micro,
+        tnb101.build_micro,
+        tnb101.sample_micro,
+        tnb101.all_micro,
+        (1, 3, 256, 256),
+    ),
+    "tnb101-macro": _Space(
+        tnb101.parse_macro,
+        tnb101.build_macro,
+        tnb101.sample_macro,
+        tnb101.all_macro,
+        (1, 3, 256, 256),
+    ),
 }
 
 SPACES: tuple[str, ...] = tuple(_REGISTRY)
@@ -83,7 +98,8 @@ def sample_archs(space: str, n: int, seed: int) -> list[str]:
 
 
 def all_archs(space: str) -> list[str]:
-    """Every arch of a space small enough to enumerate (e.g. the 15,625 NB201 cells)."""
+    """Every arch of a space small enough to enumerate: NB201 (15,625), TNB101-micro
+    (4,096) and TNB101-macro (3,256); NB101 and NB301 raise :class:`GpsrError`."""
     entry = _space(space)
     if entry.enumerate is None:
         raise GpsrError(f"search space {space!r} is too large to enumerate; use sample_archs")

@@ -1,0 +1,251 @@
+"""NAS-Bench-301 (DARTS space) networks.
+
+Definition (Liu et al., "DARTS", ICLR 2019, Sec. 2.1 and App. A.2; reference code
+``quark0/darts``: ``cnn/model.py`` ``NetworkCIFAR``/``Cell`` and ``cnn/operations.py``;
+NAS-Bench-301, Siems et al. 2020, Sec. 3 and App. for the training setting):
+
+* stem: 3x3 conv (no bias) + BN with ``3C`` channels;
+* ``layers`` cells; the cells at ``layers // 3`` and ``2 * layers // 3`` are reduction cells
+  that double the channels and halve the resolution;
+* a cell takes the outputs of the two previous cells, each preprocessed to ``C`` channels
+  (ReLU-conv1x1-BN, or a factorized reduce when the previous-but-one output has twice the
+  resolution), builds 4 nodes as the sum of two ops on earlier states, and concatenates the
+  4 nodes (``4C`` channels); in a reduction cell the ops on the two inputs have stride 2;
+* ops: 3x3 max/avg pool (average without padding), identity (a factorized reduce when
+  strided), separable convs (ReLU-depthwise-pointwise-BN, twice) 3x3 and 5x5, dilated
+  convs (ReLU-depthwise dilated-pointwise-BN) 3x3 and 5x5; no conv has a bias;
+* global average pooling and a linear classifier.
+
+NB301 trained every architecture with ``C=32`` and 8 cells; its auxiliary head is used only
+in training and is not built here (the benchmark's ``params``/``flops`` leave it out too).
+Drop-path is a training regulariser and is also omitted.
+
+NAS-Bench-Suite-Zero's proxies (and its ``params``/``flops`` columns) were computed on
+NASLib's DARTS graph, whose discretised ops keep the conventions of the DARTS *search*
+model (``cnn/model_search.py`` ``MixedOp``): the BNs inside the ops have no affine
+parameters and every pooling op is followed by a non-affine BN. The stem, the
+preprocessing and the classifier are as in the evaluation network. ``build`` defaults to
+this variant (``search_ops=True``) because it reproduces the benchmark's columns exactly.
+
+Arch string: NASLib's compact genotype ``(((in, op) x 8), ((in, op) x 8))`` for the normal
+and the reduction cell; pairs ``2k, 2k+1`` feed node ``k``; inputs 0 and 1 are the two
+previous cells, ``i >= 2`` is node ``i - 2``; op indices follow :data:`OPS`.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+
+import torch
+from torch import nn
+
+from gpsr.errors import GpsrError
+
+OPS = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+STEPS = 4
+
+Genotype = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+
+
+def parse(arch: str) -> Genotype:
+    """Validate a compact genotype; returns ``(normal, reduce)`` as tuples of (input, op)."""
+    try:
+        value = ast.literal_eval(arch.strip())
+    except (ValueError, SyntaxError):
+        raise GpsrError(f"NB301 arch {arch!r}: not a compact genotype tuple") from None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise GpsrError(f"NB301 arch {arch!r}: expected (normal cell, reduction cell)")
+    cells = []
+    for name, cell in zip(("normal", "reduction"), value, strict=True):
+        if not isinstance(cell, (tuple, list)) or len(cell) != 2 * STEPS:
+            raise GpsrError(f"NB301 arch {arch!r}: the {name} cell must have 8 (input, op) pairs")
+        pairs = []
+        for k, pair in enumerate(cell):
+            ok = (
+                isinstance(pair, (tuple, list))
+                and len(pair) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+            )
+            if not ok:
+                raise GpsrError(f"NB301 arch {arch!r}: {name} pair {k} {pair!r} is not (int, int)")
+            src, op = pair
+            if not 0 <= src <= k // 2 + 1:
+                raise GpsrError(
+                    f"NB301 arch {arch!r}: {name} pair {k} reads state {src}, "
+                    f"but node {k // 2} can only read states 0..{k // 2 + 1}"
+                )
+            if not 0 <= op < len(OPS):
+                raise GpsrError(f"NB301 arch {arch!r}: {name} pair {k} has op {op}, not in 0..6")
+            pairs.append((src, op))
+        cells.append(tuple(pairs))
+    return cells[0], cells[1]
+
+
+def to_string(genotype: Genotype) -> str:
+    return str(genotype)
+
+
+def sample(n: int, seed: int) -> list[str]:
+    """``n`` genotypes, each cell drawn as NASLib's DARTS sampler does.
+
+    Every node picks two distinct inputs uniformly among its earlier states and an op for
+    each uniformly among the 7 (NASLib ``DartsSearchSpace.sample_random_architecture``).
+    """
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        cells = []
+        for _cell in range(2):
+            pairs = []
+            for node in range(STEPS):
+                for src in sorted(rng.sample(range(node + 2), 2)):
+                    pairs.append((src, rng.randrange(len(OPS))))
+            cells.append(tuple(pairs))
+        out.append(to_string((cells[0], cells[1])))
+    return out
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+
+
+class FactorizedReduce(nn.Module):
+    """Stride-2 1x1 convs on the input and on it shifted by one pixel, concatenated."""
+
+    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
+        super().__init__()
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+
+
+def _dil_conv(
+    c: int, kernel: int, stride: int, padding: int, dilation: int, affine: bool
+) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c, c, kernel, stride, padding, dilation=dilation, groups=c, bias=False),
+        nn.Conv2d(c, c, 1, bias=False),
+        nn.BatchNorm2d(c, affine=affine),
+    )
+
+
+def _op(name: str, c: int, stride: int, search_ops: bool) -> nn.Module:
+    affine = not search_ops
+    if name.endswith("pool_3x3"):
+        if name == "max_pool_3x3":
+            pool: nn.Module = nn.MaxPool2d(3, stride=stride, padding=1)
+        else:
+            pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        return nn.Sequential(pool, nn.BatchNorm2d(c, affine=False)) if search_ops else pool
+    if name == "skip_connect":
+        return nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine)
+    if name.startswith("sep_conv"):
+        k = int(name[-1])
+        return nn.Sequential(
+            _dil_conv(c, k, stride, k // 2, 1, affine), _dil_conv(c, k, 1, k // 2, 1, affine)
+        )
+    k = int(name[-1])
+    return _dil_conv(c, k, stride, k - 1, 2, affine)
+
+
+class Cell(nn.Module):
+    def __init__(
+        self,
+        pairs: tuple[tuple[int, int], ...],
+        c_prev_prev: int,
+        c_prev: int,
+        c: int,
+        reduction: bool,
+        reduction_prev: bool,
+        search_ops: bool,
+    ) -> None:
+        super().__init__()
+        self.preprocess0 = (
+            FactorizedReduce(c_prev_prev, c) if reduction_prev else ReLUConvBN(c_prev_prev, c)
+        )
+        self.preprocess1 = ReLUConvBN(c_prev, c)
+        self.sources = [src for src, _ in pairs]
+        self.ops = nn.ModuleList(
+            _op(OPS[op], c, 2 if reduction and src < 2 else 1, search_ops) for src, op in pairs
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(STEPS):
+            a, b = 2 * node, 2 * node + 1
+            states.append(
+                self.ops[a](states[self.sources[a]]) + self.ops[b](states[self.sources[b]])
+            )
+        return torch.cat(states[2:], dim=1)
+
+
+class NB301Network(nn.Module):
+    def __init__(
+        self,
+        genotype: Genotype,
+        num_classes: int = 10,
+        C: int = 32,
+        layers: int = 8,
+        search_ops: bool = True,
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 3 * C, 3, padding=1, bias=False), nn.BatchNorm2d(3 * C)
+        )
+        c_prev_prev, c_prev, c = 3 * C, 3 * C, C
+        reduction_prev = False
+        self.cells = nn.ModuleList()
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c *= 2
+            pairs = genotype[1] if reduction else genotype[0]
+            self.cells.append(
+                Cell(pairs, c_prev_prev, c_prev, c, reduction, reduction_prev, search_ops)
+            )
+            c_prev_prev, c_prev = c_prev, STEPS * c
+            reduction_prev = reduction
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(self.pool(s1).flatten(1))
+
+
+def build(
+    genotype: Genotype,
+    num_classes: int = 10,
+    C: int = 32,
+    layers: int = 8,
+    search_ops: bool = True,
+) -> nn.Module:
+    """The NB301 network of a parsed genotype (defaults: NB301's ``C=32``, 8 cells).
+
+    ``search_ops=True`` builds the cell ops as NASLib's DARTS graph does, the network on
+    which NAS-Bench-Suite-Zero computed its proxies (see the module docstring);
+    ``False`` gives the ops of the DARTS evaluation network (``cnn/model.py``).
+    """
+    return NB301Network(genotype, num_classes, C=C, layers=layers, search_ops=search_ops)
