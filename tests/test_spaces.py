@@ -236,3 +236,5 @@ def test_unknown_space_and_bad_inputs():
         parse_arch("nb201", 17)
     with pytest.raises(GpsrError):
         sample_archs("nb201", -1, 0)
+    with pytest.raises(GpsrError, match="unknown network option"):
+        build_network("nb201", all_archs("nb201")[0], width=3)

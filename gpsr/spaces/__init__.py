@@ -8,6 +8,7 @@ Arch strings use the formats of the NAS-Bench-Suite-Zero tables
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,13 @@ def build_network(space: str, arch: str, num_classes: int = 10, **kw: Any) -> nn
     are the benchmark's. The forward pass returns logits of shape ``(batch, num_classes)``.
     """
     entry = _space(space)
+    # The builders take the parsed arch first, then num_classes and their size options.
+    options = list(inspect.signature(entry.build).parameters)[2:]
+    unknown = sorted(set(kw) - set(options))
+    if unknown:
+        raise GpsrError(
+            f"{space}: unknown network option(s) {', '.join(unknown)}; known: {', '.join(options)}"
+        )
     return entry.build(parse_arch(space, arch), num_classes=num_classes, **kw)
 
 

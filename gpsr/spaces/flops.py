@@ -96,7 +96,7 @@ def count_flops(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -
         if not any(True for _ in module.children()):
             handles.append(module.register_forward_hook(hook))
     was_training = net.training
-    device = next(net.parameters()).device
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
     try:
         net.eval()
         with torch.no_grad():
@@ -130,7 +130,7 @@ def count_params_called(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32
     for module in leaves:
         handles.append(module.register_forward_hook(hook))
     was_training = net.training
-    device = next(net.parameters()).device
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
     try:
         net.eval()
         with torch.no_grad():
