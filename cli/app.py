@@ -95,6 +95,9 @@ def run(
     p_point: float = 0.1,
     min_depth: int = 2,
     max_depth: int = 10,
+    proxies: Annotated[
+        str | None, typer.Option(help="Terminal set, comma-separated (default: shared proxies).")
+    ] = None,
     sentinels: Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")] = "keep",
     split_seed: int = 0,
     input_fraction: float = 0.7,
@@ -103,7 +106,9 @@ def run(
     """Synthesize a zero-cost proxy over several NAS problems (paper, section 3)."""
     from gpsr.search import synthesize
 
-    dataset = build_dataset(_load(data, problems), None, sentinels, split_seed, input_fraction)
+    terminals = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
+    dataset = build_dataset(_load(data, problems), terminals, sentinels, split_seed,
+                            input_fraction)
     for note in dataset.notes:
         err_console.print(f"[dim]note: {note}[/dim]")
     config = SearchConfig(

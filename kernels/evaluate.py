@@ -59,6 +59,18 @@ class PopulationEvaluator:
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
+        if self.device.type != "cpu":
+            return self._evaluate(expressions)
+        # These tensors are too small to gain from intra-op threads, and OpenMP's spinning
+        # threads slow 5-10x on a busy machine; runs and Kendall rows are parallel instead.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._evaluate(expressions)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         new: dict[str, Expression] = {}
         used: set[str] = set()
         for expr in expressions:
