@@ -222,6 +222,103 @@ def bench_throughput(
                   f"{result['max_abs_tau_difference']:.1e})")
 
 
+def _live_batch(images: Path | None, batch_size: int):
+    from gpsr.proxies import batch_from_npz, default_batch
+
+    batch = batch_from_npz(images, batch_size) if images else default_batch(batch_size)
+    if batch is None:
+        raise GpsrError("no --images given and no shared CIFAR-10 sample found (set GPSR_SHARED)")
+    return batch
+
+
+def _archs(arch: list[str] | None, archs_file: Path | None) -> list[str]:
+    found = list(arch or [])
+    if archs_file:
+        try:
+            found += [line.strip() for line in archs_file.read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise GpsrError(f"{archs_file}: cannot read ({exc.strerror})") from None
+    if not found:
+        raise GpsrError("give --arch ARCH (repeatable) or --archs-file FILE")
+    return found
+
+
+ImagesOpt = Annotated[
+    Path | None, typer.Option(help="Image sample (.npz with images, labels); default: CIFAR-10.")
+]
+ArchOpt = Annotated[list[str] | None, typer.Option("--arch", help="Architecture string.")]
+
+
+@app.command()
+@friendly
+def score(
+    metric: Annotated[str, typer.Option(help="result.json, expression or proxy name.")],
+    space: Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")],
+    arch: ArchOpt = None,
+    archs_file: Annotated[Path | None, typer.Option(help="One architecture per line.")] = None,
+    num_classes: int = 10,
+    images: ImagesOpt = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score live networks with a synthesized metric (computes only the proxies it needs)."""
+    from gpsr.metric import Metric
+    from gpsr.spaces import parse_arch
+
+    scorer = Metric.load(metric)
+    names = _archs(arch, archs_file)
+    for name in names:
+        parse_arch(space, name)
+    values = scorer.score_archs(space, names, _live_batch(images, batch_size), num_classes,
+                                device, seed)
+    if as_json:
+        print(json.dumps({"metric": scorer.expression.infix(), "space": space,
+                          "scores": dict(zip(names, values))}, indent=1))
+        return
+    for name, value in zip(names, values):
+        console.print(f"{value:.6g}\t{name}", highlight=False)
+
+
+@app.command()
+@friendly
+def proxies(
+    space: Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")],
+    arch: ArchOpt = None,
+    num_classes: int = 10,
+    images: ImagesOpt = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """All 16 zero-cost proxies of live networks, in shared passes."""
+    import torch
+    from rich.table import Table
+
+    from gpsr.proxies import PROXIES, compute_proxies
+    from gpsr.spaces import build_network
+
+    batch = _live_batch(images, batch_size)
+    names = _archs(arch, None)
+    rows = {}
+    for name in names:
+        torch.manual_seed(seed)  # a fixed initialisation makes the values reproducible
+        rows[name] = compute_proxies(build_network(space, name, num_classes), batch,
+                                     device=device, seed=seed)
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title=f"zero-cost proxies ({space})")
+    table.add_column("proxy")
+    for k in range(len(names)):
+        table.add_column(f"arch {k}", justify="right")
+    for proxy in PROXIES:
+        table.add_row(proxy, *(f"{rows[n][proxy]:.6g}" for n in names))
+    console.print(table)
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -17,6 +17,7 @@ from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor, RayExecutor, make_executor
 from gpsr.expressions import Expression, parse
 from gpsr.genetic import SearchConfig
+from gpsr.metric import Metric
 from gpsr.report import taus_by_split as evaluate_many
 from gpsr.search import SynthesisResult, synthesize
 
@@ -48,6 +49,7 @@ __all__ = [
     "load_naslib_json",
     "load_problems",
     "make_executor",
+    "Metric",
     "parse",
     "synthesize",
 ]

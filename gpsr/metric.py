@@ -1,0 +1,95 @@
+"""A synthesized expression as a live zero-cost metric: call it with a network and a batch.
+
+::
+
+    metric = gpsr.Metric.from_result("runs/paper/result.json")
+    net = gpsr.spaces.build_network("nb201", "|nor_conv_3x3~0|+|...|")
+    score = metric(net, gpsr.proxies.default_batch())
+
+Only the proxies the expression names are computed, in the fused passes of
+:func:`gpsr.proxies.compute_proxies`; the expression is then evaluated with the
+same protected semantics as during the search.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gpsr.errors import GpsrError
+from gpsr.expressions import Expression, parse
+
+
+class Metric:
+    """A callable ZC metric over live networks, backed by one expression."""
+
+    def __init__(self, expression: Expression | str) -> None:
+        from gpsr.proxies import PROXIES
+
+        self.expression = parse(expression) if isinstance(expression, str) else expression
+        unknown = sorted(self.expression.proxies() - set(PROXIES))
+        if unknown:
+            raise GpsrError(
+                f"metric {self.expression.infix()!r} uses {unknown[0]!r}, which gpsr cannot "
+                f"compute on a live network (known: {', '.join(PROXIES)})"
+            )
+        self.proxies = sorted(self.expression.proxies())
+
+    @classmethod
+    def from_result(cls, path: str | Path) -> Metric:
+        """The metric chosen by ``gpsr run`` (its ``result.json``)."""
+        path = Path(path)
+        try:
+            return cls(json.loads(path.read_text())["expression"]["infix"])
+        except OSError as exc:
+            raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+        except (KeyError, TypeError):
+            raise GpsrError(f"{path}: not a gpsr result.json (no expression.infix)") from None
+
+    @classmethod
+    def load(cls, text: str) -> Metric:
+        """A ``result.json`` path, an expression, or a single proxy name."""
+        if text.endswith(".json") and Path(text).is_file():
+            return cls.from_result(text)
+        return cls(text)
+
+    def proxy_values(
+        self, net: nn.Module, batch: tuple[Tensor, Tensor],
+        device: str | torch.device | None = None, seed: int = 0,
+    ) -> dict[str, float]:
+        from gpsr.proxies import compute_proxies
+
+        return compute_proxies(net, batch, self.proxies, device=device, seed=seed)
+
+    def score_values(self, values: dict[str, float]) -> float:
+        """The metric from already computed proxy values."""
+        return float(self.expression.evaluate({k: np.array([v]) for k, v in values.items()})[0])
+
+    def __call__(
+        self, net: nn.Module, batch: tuple[Tensor, Tensor],
+        device: str | torch.device | None = None, seed: int = 0,
+    ) -> float:
+        return self.score_values(self.proxy_values(net, batch, device, seed))
+
+    def score_archs(
+        self, space: str, archs: Sequence[str], batch: tuple[Tensor, Tensor],
+        num_classes: int = 10, device: str | torch.device | None = None, seed: int = 0,
+    ) -> list[float]:
+        """Scores of architectures of a benchmark space, each built fresh with ``seed``."""
+        from gpsr.spaces import build_network
+
+        scores = []
+        for arch in archs:
+            torch.manual_seed(seed)
+            scores.append(self(build_network(space, arch, num_classes), batch, device, seed))
+        return scores
+
+    def __repr__(self) -> str:
+        return f"Metric({self.expression.infix()!r})"
