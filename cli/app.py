@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from gpsr.cli.bench import bench_app
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -21,6 +22,7 @@ from gpsr.report import SPLITS, tau_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthesize zero-cost NAS proxies by symbolic regression.")
+app.add_typer(bench_app, name="bench")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -1,0 +1,122 @@
+"""``gpsr bench``: build gpsr's mini benchmark problems and report their figures."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from gpsr.errors import GpsrError
+
+bench_app = typer.Typer(no_args_is_help=True,
+                        help="gpsr's mini benchmark: build problems, report their figures.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
+    # gpsr.cli.app imports this module to register it, so its own wrapper cannot be used here.
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except GpsrError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; run the same command with --resume to continue")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@bench_app.command("build")
+@_one_line_errors
+def build(
+    space: Annotated[str, typer.Option(help="mini201, minimacro or minimicro.")],
+    task: Annotated[str, typer.Option(help="digits-class or digits-rotation.")],
+    out: Annotated[Path, typer.Option(help="Problem file to write, <space>-<task>.csv.")],
+    archs: Annotated[int, typer.Option(help="Architectures to sample (distinct).")] = 200,
+    epochs: Annotated[int, typer.Option(help="Training epochs per architecture.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and of the proxy batch.")] = 0,
+    train_seed: Annotated[
+        int | None, typer.Option(help="Seed of initial weights and training (default: --seed).")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel workers (one CPU thread each).")] = 1,
+    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted build, or extend a finished "
+                     "one to more --archs (a finished CSV is trusted to match the other "
+                     "options)."),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")] = False,
+) -> None:
+    """Train sampled architectures with gpsr's fixed recipe and write their proxies and scores.
+
+    The recipe is documented in gpsr.minibench (python -c 'help("gpsr.minibench")').
+    """
+    from gpsr.minibench import build as build_problem
+
+    with Progress(TextColumn(f"[bold]{space} {task}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                  console=err_console, transient=True) as progress:
+        bar = progress.add_task("build", total=None)
+
+        def show(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        result = build_problem(space, task, archs, epochs, seed, out, train_seed=train_seed,
+                               jobs=jobs, backend=backend, address=address, resume=resume,
+                               force=force, on_progress=show)
+    console.print(f"wrote {result.out}: {result.architectures} architectures, "
+                  f"{result.trained} trained in {result.seconds:.1f} s")
+
+
+@bench_app.command("report")
+@_one_line_errors
+def report(
+    files: Annotated[list[Path], typer.Argument(help="Problem files written by bench build.")],
+    second_seed: Annotated[
+        list[Path] | None,
+        typer.Option(help="Rebuilds with another --train-seed, matched to FILES by name."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Spread of scores, Kendall tau of every proxy, and agreement between training seeds."""
+    from gpsr.data import load_csv
+    from gpsr.minibench import figures
+
+    reruns = {rerun.name: rerun for rerun in map(load_csv, second_seed or [])}
+    results = [figures(p, reruns.get(p.name)) for p in map(load_csv, files)]
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+        return
+    table = Table(title="mini benchmark problems")
+    for column in ("problem", "n", "val min / median / max", "val std", "best proxy",
+                   "two-seed tau (n)", "s train / proxies"):
+        table.add_column(column, justify="left" if column == "problem" else "right")
+    for r in results:
+        best, tau = r.best_proxy
+        seed_tau = "-" if r.two_seed_tau is None else \
+            f"{r.two_seed_tau:.3f} ({r.two_seed_architectures})"
+        table.add_row(r.name, str(r.architectures),
+                      f"{r.val_min:.1f} / {r.val_median:.1f} / {r.val_max:.1f}",
+                      f"{r.val_std:.2f}", f"{best} {tau:.3f}", seed_tau,
+                      f"{r.seconds_train_median or 0:.2f} / {r.seconds_proxies_median or 0:.2f}")
+    console.print(table)

@@ -1,0 +1,514 @@
+"""gpsr's own mini benchmark: small NAS problems trained here, on data that ships with a dependency.
+
+``gpsr bench build`` samples architectures of a reduced search space, trains each with the one
+recipe below, computes the 16 live zero-cost proxies (:mod:`gpsr.proxies`) on its untrained
+network, and writes a problem file in gpsr's CSV layout
+(``arch, val_accuracy, <16 proxies>, seconds_train, seconds_proxies``). The problems built this
+way ship inside the package (``gpsr/shipped/``, :func:`shipped_problems`), so gpsr runs on a
+machine without any download.
+
+Data: scikit-learn's handwritten digits (``sklearn.datasets.load_digits``: 1,797 real 8x8
+grey-level images of 0-9, stored inside scikit-learn).
+
+Spaces (:data:`SPACES`), reduced so that one network trains in seconds on one CPU core:
+
+* ``mini201``: the NAS-Bench-201 cell space (15,625 cells), ``C=8`` channels and ``N=1`` cell
+  per stage (the benchmark's network has 16 and 5);
+* ``minimacro``: the TransNAS-Bench-101 macro space (3,256 skeletons of ResNet blocks),
+  ``base_channels=8`` (the benchmark's is 64);
+* ``minimicro``: the TransNAS-Bench-101 micro space (4,096 cells) on the fixed ``41414``
+  skeleton, ``base_channels=8``.
+
+Tasks (:data:`TASKS`), scored by validation accuracy in percent:
+
+* ``digits-class``: 10-way digit classification;
+* ``digits-rotation``: self-supervised 4-way rotation prediction (the image turned by 0, 90,
+  180 or 270 degrees; the label is the turn), in the spirit of TransNAS-Bench-101's
+  self-supervised tasks. Digits such as 0, 1 and 8 are nearly symmetric, so the task is not
+  solvable to 100 %.
+
+The recipe (the same for every space and task; only ``--epochs`` is chosen per build):
+
+* input: the 8x8 image scaled to [0, 1], resized to 16x16 (bilinear, ``align_corners=False``),
+  standardised with the mean and standard deviation of the training images, and repeated on 3
+  channels (the builders' stems take RGB);
+* split: a fixed permutation (numpy ``default_rng(0)``) of the 1,797 images; the first 500 are
+  the validation set, the other 1,297 the training set, for every build and seed;
+  ``digits-rotation`` validates on all four turns of each validation image (2,000 samples) and
+  turns each training image by a fresh random multiple of 90 degrees every epoch;
+* training: cross-entropy, SGD with Nesterov momentum 0.9, weight decay 5e-4, batch 64
+  (the last batch of an epoch holds the 17 left over), learning rate 0.1 annealed to 0 on a
+  cosine over every step of ``--epochs`` epochs, no augmentation besides the rotation task's
+  turns; batch-norm in train mode while training, eval mode for validation; one CPU thread;
+* the score: accuracy (%) on the validation set after the last epoch;
+* seeds: ``--seed`` fixes the architecture sample (a permutation of the whole space, so a
+  larger ``--archs`` extends a smaller build) and the proxies' minibatch (64 training images,
+  with random turns for ``digits-rotation``, the same for every architecture of a build).
+  ``--train-seed`` (default: ``--seed``) fixes, per architecture, the initial weights, the
+  training order and the turns: the torch seed is drawn from ``SeedSequence([train_seed,
+  crc32(arch)])``, so a network does not depend on which worker ran it or in which order;
+* proxies: all 16, computed on the initialised network before training (the same weights that
+  are then trained), on the CPU, with ``compute_proxies(..., seed=<that torch seed>)``.
+
+A build appends each finished architecture to ``<out>.partial.jsonl`` at once and writes the
+CSV when every architecture is done, so an interruption loses nothing and ``--resume``
+continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpsr.data import Problem, load_problems
+from gpsr.errors import GpsrError
+
+#: Bumped whenever the recipe changes, so ``--resume`` never mixes two recipes.
+RECIPE_VERSION = 1
+INPUT_SIZE = 16
+VAL_SIZE = 500
+SPLIT_SEED = 0
+BATCH_SIZE = 64
+LEARNING_RATE = 0.1
+MOMENTUM = 0.9
+WEIGHT_DECAY = 5e-4
+PROXY_BATCH_SIZE = 64
+MAX_ARCHS = 100_000
+MAX_EPOCHS = 100
+#: Columns after the proxies: wall seconds spent training and computing proxies.
+TIME_COLUMNS = ("seconds_train", "seconds_proxies")
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
+
+@dataclass(frozen=True)
+class MiniSpace:
+    """A reduced search space: a :mod:`gpsr.spaces` space with smaller size options."""
+
+    base: str
+    options: dict[str, int] = field(default_factory=dict)
+
+
+SPACES: dict[str, MiniSpace] = {
+    "mini201": MiniSpace("nb201", {"C": 8, "N": 1}),
+    "minimacro": MiniSpace("tnb101-macro", {"base_channels": 8}),
+    "minimicro": MiniSpace("tnb101-micro", {"base_channels": 8}),
+}
+#: Task name -> number of classes.
+TASKS: dict[str, int] = {"digits-class": 10, "digits-rotation": 4}
+
+
+# ---- data --------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskData:
+    train_x: Any  # (1297, 3, 16, 16) float32 tensor
+    train_y: Any  # digit labels; digits-rotation draws its labels per epoch
+    val_x: Any
+    val_y: Any
+    rotation: bool
+
+
+def _rotate(x: Any, turns: Any) -> Any:
+    """Each image of ``x`` turned by ``turns[i]`` quarter turns (counter-clockwise)."""
+    import torch
+
+    out = x.clone()
+    for k in (1, 2, 3):
+        mask = turns == k
+        if bool(mask.any()):
+            out[mask] = torch.rot90(x[mask], k, dims=(2, 3))
+    return out
+
+
+@functools.cache
+def task_data(task: str) -> TaskData:
+    """The recipe's training and validation tensors of ``task`` (cached per process)."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+
+    _check_task(task)
+    digits = load_digits()
+    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = F.interpolate(images, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
+                           align_corners=False)
+    labels = torch.as_tensor(digits.target, dtype=torch.int64)
+    order = torch.as_tensor(np.random.default_rng(SPLIT_SEED).permutation(len(images)))
+    val, train = order[:VAL_SIZE], order[VAL_SIZE:]
+    mean, std = images[train].mean(), images[train].std()
+    images = ((images - mean) / std).expand(-1, 3, -1, -1).contiguous()
+    if task == "digits-rotation":
+        base = images[val]
+        val_x = torch.cat([torch.rot90(base, k, dims=(2, 3)) for k in range(4)])
+        val_y = torch.arange(4).repeat_interleave(len(base))
+        return TaskData(images[train], labels[train], val_x, val_y, True)
+    return TaskData(images[train], labels[train], images[val], labels[val], False)
+
+
+def proxy_batch(task: str, seed: int) -> tuple[Any, Any]:
+    """The proxies' minibatch: 64 training images drawn with numpy ``default_rng(seed)``."""
+    import torch
+
+    data = task_data(task)
+    rng = np.random.default_rng(seed)
+    pick = torch.as_tensor(rng.choice(len(data.train_x), PROXY_BATCH_SIZE, replace=False))
+    images = data.train_x[pick]
+    if data.rotation:
+        turns = torch.as_tensor(rng.integers(0, 4, PROXY_BATCH_SIZE))
+        return _rotate(images, turns), turns
+    return images, data.train_y[pick]
+
+
+# ---- one architecture --------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """One architecture to train and score; picklable for the executor."""
+
+    index: int
+    arch: str
+    space: str
+    task: str
+    epochs: int
+    train_seed: int
+    batch_seed: int
+
+
+def arch_seed(train_seed: int, arch: str) -> int:
+    """The torch seed of one architecture: independent of worker and order."""
+    seq = np.random.SeedSequence([train_seed, zlib.crc32(arch.encode())])
+    return int(seq.generate_state(1)[0])
+
+
+def train_and_score(net: Any, task: str, epochs: int, seed: int) -> float:
+    """Train ``net`` in place with the recipe; its validation accuracy in percent."""
+    import torch
+    import torch.nn.functional as F
+
+    data = task_data(task)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(data.train_x)
+    steps = epochs * math.ceil(n / BATCH_SIZE)
+    opt = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM,
+                          nesterov=True, weight_decay=WEIGHT_DECAY)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    net.train()
+    for _ in range(epochs):
+        if data.rotation:
+            turns = torch.randint(0, 4, (n,), generator=gen)
+            x, y = _rotate(data.train_x, turns), turns
+        else:
+            x, y = data.train_x, data.train_y
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, BATCH_SIZE):
+            idx = order[start:start + BATCH_SIZE]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+    net.eval()
+    with torch.no_grad():
+        correct = (net(data.val_x).argmax(1) == data.val_y).sum().item()
+    return 100.0 * correct / len(data.val_y)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Proxies on the fresh network, then training: one record of the partial file."""
+    import torch
+
+    from gpsr.proxies import compute_proxies
+    from gpsr.spaces import build_network
+
+    # Workers share few cores; one thread each also keeps the results bit-reproducible.
+    torch.set_num_threads(1)
+    spec = SPACES[job.space]
+    seed = arch_seed(job.train_seed, job.arch)
+    torch.manual_seed(seed)
+    net = build_network(spec.base, job.arch, TASKS[job.task], **spec.options)
+    start = time.perf_counter()
+    scores = compute_proxies(net, proxy_batch(job.task, job.batch_seed), device="cpu", seed=seed)
+    proxied = time.perf_counter()
+    accuracy = train_and_score(net, job.task, job.epochs, seed)
+    trained = time.perf_counter()
+    return {
+        "index": job.index,
+        "arch": job.arch,
+        "val_accuracy": accuracy,
+        "proxies": scores,
+        "seconds_train": round(trained - proxied, 4),
+        "seconds_proxies": round(proxied - start, 4),
+    }
+
+
+# ---- a build -----------------------------------------------------------------
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise GpsrError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def _check_space(space: str) -> MiniSpace:
+    if space not in SPACES:
+        raise GpsrError(f"unknown space {space!r}; known: {', '.join(SPACES)}")
+    return SPACES[space]
+
+
+@functools.cache
+def _space_order(space: str, seed: int) -> tuple[str, ...]:
+    """Every architecture of ``space`` in the seeded order a build takes them."""
+    from gpsr.spaces import all_archs
+
+    archs = all_archs(_check_space(space).base)
+    return tuple(archs[i] for i in np.random.default_rng(seed).permutation(len(archs)))
+
+
+def sample(space: str, n: int, seed: int) -> list[str]:
+    """``n`` distinct architectures of ``space``, uniformly; a prefix of a larger sample."""
+    order = _space_order(space, seed)
+    if not 1 <= n <= min(MAX_ARCHS, len(order)):
+        raise GpsrError(
+            f"--archs must be in 1..{min(MAX_ARCHS, len(order))} for {space}, got {n}"
+        )
+    return list(order[:n])
+
+
+def partial_path(out: Path) -> Path:
+    """Where a build of ``out`` appends its finished architectures."""
+    return out.with_name(out.name + ".partial.jsonl")
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    architectures: int
+    trained: int  # this call; the rest came from an earlier, interrupted or smaller build
+    seconds: float
+    config: dict[str, Any]
+
+
+def _proxy_names() -> list[str]:
+    from gpsr.proxies import PROXIES
+
+    return list(PROXIES)
+
+
+def _read_partial(path: Path, config: dict[str, Any]) -> dict[str, dict]:
+    """Records of an earlier run of the same build; a torn last line is dropped."""
+    lines = path.read_text().splitlines()
+    try:
+        header = json.loads(lines[0])["config"] if lines else None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        header = None
+    if header is None:
+        raise GpsrError(f"{path}: not a gpsr bench partial file (use --force to start over)")
+    for key, value in config.items():
+        if header.get(key) != value:
+            raise GpsrError(
+                f"{path}: was built with {key}={header.get(key)!r}, not {value!r} "
+                "(use the same options, or --force to start over)"
+            )
+    records: dict[str, dict] = {}
+    for lineno, line in enumerate(lines[1:], start=2):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            # Only the last line can be torn by an interruption.
+            if lineno == len(lines):
+                break
+            raise GpsrError(f"{path}:{lineno}: corrupt record (use --force)") from None
+        records[record["arch"]] = record
+    return records
+
+
+def _read_csv(path: Path, proxies: Sequence[str]) -> dict[str, dict]:
+    """Records of an earlier, finished build written to ``path``."""
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    needed = ["arch", "val_accuracy", *proxies, *TIME_COLUMNS]
+    if rows and set(needed) - set(rows[0]):
+        raise GpsrError(f"{path}: not a gpsr bench file (columns {', '.join(needed)} expected)")
+    return {
+        row["arch"]: {
+            "arch": row["arch"],
+            "val_accuracy": float(row["val_accuracy"]),
+            "proxies": {p: float(row[p]) for p in proxies},
+            **{c: float(row[c]) for c in TIME_COLUMNS},
+        }
+        for row in rows
+    }
+
+
+def _check_finished(records: dict[str, dict], order: Sequence[str], where: Path) -> None:
+    # A finished build of k architectures holds exactly the first k of the seeded order.
+    position = {arch: i for i, arch in enumerate(order)}
+    if sorted(position.get(a, -1) for a in records) != list(range(len(records))):
+        raise GpsrError(f"{where}: was built with another space or --seed (use --force)")
+
+
+def _write_csv(out: Path, records: Sequence[dict], proxies: Sequence[str]) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["arch", "val_accuracy", *proxies, *TIME_COLUMNS])
+        for r in records:
+            writer.writerow([r["arch"], r["val_accuracy"], *(r["proxies"][p] for p in proxies),
+                             *(r[c] for c in TIME_COLUMNS)])
+    os.replace(tmp, out)
+
+
+def build(
+    space: str,
+    task: str,
+    archs: int,
+    epochs: int,
+    seed: int,
+    out: str | Path,
+    *,
+    train_seed: int | None = None,
+    jobs: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BuildResult:
+    """Build one problem file (see the module docstring for the recipe).
+
+    ``on_progress(done, total)`` is called once before training starts and after each
+    architecture. Raises :class:`GpsrError` on bad input, before any training.
+    """
+    from gpsr.executor import make_executor
+
+    _check_space(space)
+    _check_task(task)
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise GpsrError(f"--epochs must be in 1..{MAX_EPOCHS}, got {epochs}")
+    chosen = sample(space, archs, seed)
+    if jobs < 1:
+        raise GpsrError(f"--jobs must be >= 1, got {jobs}")
+    if resume and force:
+        raise GpsrError("--resume and --force exclude each other")
+    out = Path(out)
+    if out.suffix != ".csv":
+        raise GpsrError(f"{out}: the output must be a .csv file (named <space>-<task>.csv)")
+    partial = partial_path(out)
+    if not (resume or force) and (out.exists() or partial.exists()):
+        raise GpsrError(f"{out if out.exists() else partial}: exists (use --resume or --force)")
+    executor = make_executor(backend, jobs, address)
+    if force:
+        out.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    proxies = _proxy_names()
+    train_seed = seed if train_seed is None else train_seed
+    config = {"recipe": RECIPE_VERSION, "space": space, "task": task, "epochs": epochs,
+              "seed": seed, "train_seed": train_seed, "proxies": proxies}
+    records: dict[str, dict] = {}
+    if partial.exists():
+        records = _read_partial(partial, config)
+    elif out.exists():
+        records = _read_csv(out, proxies)
+        _check_finished(records, _space_order(space, seed), out)
+    todo = [Job(i, a, space, task, epochs, train_seed, seed)
+            for i, a in enumerate(chosen) if a not in records]
+    total = len(chosen)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Rewriting the partial file drops a torn last line before new records follow it.
+    with partial.open("w") as fh:
+        fh.write(json.dumps({"config": config}) + "\n")
+        for record in records.values():
+            fh.write(json.dumps(record) + "\n")
+    if on_progress:
+        on_progress(total - len(todo), total)
+    start = time.perf_counter()
+    with partial.open("a") as fh:
+        for done, (_, record) in enumerate(executor.map(run_job, todo), start=1):
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            records[record["arch"]] = record
+            if on_progress:
+                on_progress(total - len(todo) + done, total)
+    _write_csv(out, [records[a] for a in chosen], proxies)
+    partial.unlink()
+    return BuildResult(out, total, len(todo), time.perf_counter() - start, config)
+
+
+# ---- shipped problems and their figures --------------------------------------
+def without_time_columns(problem: Problem) -> Problem:
+    """``problem`` without the ``seconds_*`` columns, which are costs, not proxies."""
+    return problem.select(proxies=[p for p in problem.proxies if p not in TIME_COLUMNS])
+
+
+def shipped_problems(names: Sequence[str] | None = None) -> list[Problem]:
+    """The problems that ship with gpsr (``gpsr/shipped/*.csv``), e.g. ``MINI201-DIGITS-CLASS``.
+
+    ``names`` keeps only those, in that order (case-insensitive).
+    """
+    return [without_time_columns(p) for p in load_problems(SHIPPED_DIR, names)]
+
+
+def kendall(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall tau-b (NaN when either side is constant)."""
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(x, y).statistic)
+
+
+@dataclass
+class ProblemFigures:
+    """What says whether a problem is worth searching on: spread, proxy taus, seed noise."""
+
+    name: str
+    architectures: int
+    val_min: float
+    val_q25: float
+    val_median: float
+    val_q75: float
+    val_max: float
+    val_std: float
+    proxy_taus: dict[str, float]
+    seconds_train_median: float | None
+    seconds_proxies_median: float | None
+    #: Tau between the validation scores of two training seeds, on the shared architectures.
+    two_seed_tau: float | None = None
+    two_seed_architectures: int = 0
+
+    @property
+    def best_proxy(self) -> tuple[str, float]:
+        name = max(self.proxy_taus, key=lambda p: abs(np.nan_to_num(self.proxy_taus[p])))
+        return name, self.proxy_taus[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"best_proxy": list(self.best_proxy)}
+
+
+def figures(problem: Problem, second_seed: Problem | None = None) -> ProblemFigures:
+    """The figures of a built problem; ``second_seed`` is a rebuild with another train seed."""
+    acc = problem.accuracy
+    times = {c: float(np.median(problem.column(c))) if c in problem.proxies else None
+             for c in TIME_COLUMNS}
+    clean = without_time_columns(problem)
+    q = np.percentile(acc, [0, 25, 50, 75, 100])
+    result = ProblemFigures(
+        problem.name, len(problem), *map(float, q), float(acc.std()),
+        {p: kendall(clean.column(p), acc) for p in clean.proxies},
+        times["seconds_train"], times["seconds_proxies"],
+    )
+    if second_seed is not None:
+        index = {a: i for i, a in enumerate(problem.archs)}
+        shared = [(index[a], j) for j, a in enumerate(second_seed.archs) if a in index]
+        if len(shared) >= 2:
+            rows, cols = map(np.asarray, zip(*shared))
+            result.two_seed_tau = kendall(acc[rows], second_seed.accuracy[cols])
+            result.two_seed_architectures = len(shared)
+    return result
