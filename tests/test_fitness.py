@@ -247,8 +247,8 @@ def test_evaluator_lru_eviction_and_slab_growth():
     assert capacity == len(PROXIES) + 256  # the floor on cached rows
     evicted = grown = False
     seen: set[str] = set()
-    for call in range(25):
-        exprs = population(100 + call, 30 if call % 5 else 120, depth=(2, 6))
+    for call in range(12):
+        exprs = population(100 + call, 30 if call % 4 else 120, depth=(2, 6))
         before = set(ev.row_of)
         out = ev.evaluate(exprs)
         assert_matches_numpy(out, exprs, values)

@@ -173,7 +173,7 @@ def _check_elitism(fitness, sizes, k, n, seed, parsimony):
         assert sizes[winners][fitness[winners] == best].min() == smallest_best
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(pools(k=2), st.booleans())
 def test_binary_tournament_keeps_the_best_of_p_plus_o(pool, parsimony):
     """The paper's survival step: binary tournaments over 2N keep the best (section 3.5)."""
