@@ -175,9 +175,9 @@ def bad_cases(data_dir, tmp_path) -> list[list[str]]:
     empty.mkdir()
     d = str(data_dir)
     return [
-        ["run", "--data", str(tmp_path / "missing.csv"), *SMALL],
-        ["run", "--data", str(empty), *SMALL],
-        ["run", "--data", d, "--problems", "NB999-CF10", *SMALL],
+        ["run", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o"), *SMALL],
+        ["run", "--data", str(empty), "--out", str(tmp_path / "o"), *SMALL],
+        ["run", "--data", d, "--problems", "NB999-CF10", "--out", str(tmp_path / "o"), *SMALL],
         ["run", "--data", d, "--out", str(tmp_path / "o1"), *SMALL[:-2], "--population", "7"],
         ["run", "--data", d, "--out", str(tmp_path / "o2"), *SMALL, "--runs", "0"],
         ["run", "--data", d, "--out", str(tmp_path / "o3"), *SMALL, "--p-crossover", "2"],
