@@ -70,7 +70,14 @@ class Problem:
     accuracy: np.ndarray  # (n_archs,)
     source: str = ""
 
-    def __post_init__(self) -> None:
+    def validate(self) -> Problem:
+        """Check a whole problem (not a split of one) can be learned from; returns it."""
+        where = self.source or self.name
+        bad = np.flatnonzero(~np.isfinite(self.accuracy))
+        if len(bad):
+            raise GpsrError(
+                f"{where}: val_accuracy of arch {self.archs[bad[0]]!r} is {self.accuracy[bad[0]]}"
+            )
         n = len(self.archs)
         if n < MIN_ARCHITECTURES:
             raise GpsrError(
@@ -82,6 +89,7 @@ class Problem:
                 f"{self.source or self.name}: val_accuracy is constant ({self.accuracy[0]}) "
                 f"in problem {self.name}, so no ranking can be learned"
             )
+        return self
 
     def __len__(self) -> int:
         return len(self.archs)
@@ -169,7 +177,7 @@ def load_csv(path: str | Path) -> Problem:
         np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies)),
         np.asarray(acc, dtype=np.float64),
         str(path),
-    )
+    ).validate()
 
 
 def _split_stem(stem: str) -> tuple[str, str]:
@@ -190,6 +198,20 @@ def _check_unique(archs: Sequence[str], where: str) -> None:
         seen.add(arch)
 
 
+def _unique_keys(path: Path):
+    """A JSON object hook that refuses repeated keys (json.load would keep the last)."""
+
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise GpsrError(f"{path}: duplicate key {key!r} (an architecture given twice?)")
+            out[key] = value
+        return out
+
+    return hook
+
+
 def load_naslib_json(path: str | Path) -> list[Problem]:
     """Load every dataset of a NAS-Bench-Suite-Zero ``zc_<space>.json`` as one problem each.
 
@@ -198,7 +220,7 @@ def load_naslib_json(path: str | Path) -> list[Problem]:
     path = Path(path)
     try:
         with path.open() as fh:
-            data = json.load(fh)
+            data = json.load(fh, object_pairs_hook=_unique_keys(path))
     except json.JSONDecodeError as exc:
         raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
     except OSError as exc:
@@ -239,7 +261,7 @@ def load_naslib_json(path: str | Path) -> list[Problem]:
                 values,
                 np.asarray(acc, dtype=np.float64),
                 str(path),
-            )
+            ).validate()
         )
     return problems
 
@@ -377,13 +399,13 @@ def build_dataset(
                     raise GpsrError(f"unknown proxy {p!r} for problem {prob.name} ({prob.source})")
     chosen: list[Problem] = []
     for prob in problems:
-        prob = prob.select(proxies=proxies)
+        prob = prob.validate().select(proxies=proxies)
         bad = prob.sentinel_rows()
         if len(bad):
             if sentinel_policy == "drop":
                 keep = np.setdiff1d(np.arange(len(prob)), bad)
                 notes.append(f"{prob.name}: dropped {len(bad)} rows holding failure sentinels")
-                prob = prob.select(keep)
+                prob = prob.select(keep).validate()
             else:
                 notes.append(f"{prob.name}: kept {len(bad)} rows holding failure sentinels")
         chosen.append(prob)

@@ -56,7 +56,10 @@ class SearchConfig:
             (self.population_size >= 2, "population_size must be at least 2"),
             (self.population_size % 2 == 0, "population_size must be even (pairs of parents)"),
             (self.generations >= 0, "generations must be >= 0"),
-            (self.tournament_size >= 1, "tournament_size must be >= 1"),
+            (
+                2 <= self.tournament_size <= self.population_size,
+                "tournament_size must be in [2, population_size] (1 would drop the best)",
+            ),
             (0 <= self.min_depth <= self.max_depth, "need 0 <= min_depth <= max_depth"),
             (
                 self.min_depth <= self.init_depth[0] <= self.init_depth[1] <= self.max_depth,
@@ -119,7 +122,7 @@ class TreeFactory:
         low, high = self.config.init_depth
         depths = np.arange(low, high + 1)
         return [
-            self.random_tree(int(depths[i % len(depths)]), full=bool(i % 2))
+            self.random_tree(int(depths[i % len(depths)]), full=bool((i // len(depths)) % 2))
             for i in range(self.config.population_size)
         ]
 
@@ -198,13 +201,14 @@ def tournament(
 ) -> np.ndarray:
     """Indices of ``n`` winners of size-``k`` tournaments over disjoint random groups.
 
-    Each shuffle of the candidates yields ``len // k`` winners; shuffles repeat until
-    ``n`` are chosen. Ties on fitness go to the smaller tree when ``parsimony``.
+    Each shuffle splits all candidates into groups of ``k`` (the last may be smaller),
+    so the best candidate always wins its group in the first shuffle; shuffles repeat
+    until ``n`` are chosen. Ties on fitness go to the smaller tree when ``parsimony``.
     """
     winners: list[int] = []
     while len(winners) < n:
         order = rng.permutation(len(fitness))
-        for g in range(len(order) // k):
+        for g in range(-(-len(order) // k)):
             group = order[g * k : (g + 1) * k]
             best = group[0]
             for c in group[1:]:
