@@ -25,20 +25,27 @@ _RUN = 16  # blocks this small are sorted by insertion, which counts their inver
 
 
 @numba.njit(cache=True, nogil=True)
+def _insertion_count(x: np.ndarray, start: int, end: int) -> np.int64:
+    """Insertion-sort ``x[start:end]`` in place; return its strict inversions (one per shift)."""
+    swaps = np.int64(0)
+    for i in range(start + 1, end):
+        v = x[i]
+        j = i - 1
+        while j >= start and x[j] > v:
+            x[j + 1] = x[j]
+            j -= 1
+        swaps += i - 1 - j
+        x[j + 1] = v
+    return swaps
+
+
+@numba.njit(cache=True, nogil=True)
 def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
     """Sort ``values`` in place; return the number of strict inversions (i < j, v_i > v_j)."""
     n = values.shape[0]
     swaps = np.int64(0)
     for start in range(0, n, _RUN):
-        end = min(start + _RUN, n)
-        for i in range(start + 1, end):
-            v = values[i]
-            j = i - 1
-            while j >= start and values[j] > v:
-                values[j + 1] = values[j]
-                j -= 1
-            swaps += i - 1 - j
-            values[j + 1] = v
+        swaps += _insertion_count(values, start, min(start + _RUN, n))
     width = _RUN
     src, dst = values, buffer
     while width < n:
@@ -85,22 +92,6 @@ def _tie_pairs(sorted_values: np.ndarray) -> np.int64:
     return total + run * (run - 1) // 2
 
 
-@numba.njit(cache=True, nogil=True)
-def _insertion_sort(x: np.ndarray, start: int, end: int) -> None:
-    """Sort ``x[start:end]`` in place; runs of tied targets are short, so this beats a
-    general sort that would allocate."""
-    if end - start > 64:
-        x[start:end] = np.sort(x[start:end])
-        return
-    for i in range(start + 1, end):
-        v = x[i]
-        j = i - 1
-        while j >= start and x[j] > v:
-            x[j + 1] = x[j]
-            j -= 1
-        x[j + 1] = v
-
-
 @numba.njit(cache=True, parallel=True)
 def _tau_rows(
     rows: np.ndarray, order: np.ndarray, group_starts: np.ndarray, target_ties: np.int64
@@ -113,13 +104,17 @@ def _tau_rows(
         x = np.empty(n, dtype=np.float64)
         for i in range(n):
             x[i] = rows[r, order[i]]
+        buffer = np.empty(n, dtype=np.float64)
         joint_ties = np.int64(0)
         for g in range(n_groups):
             a, b = group_starts[g], group_starts[g + 1]
+            # Sorting x inside each run of tied targets orders pairs by (target, x).
+            if b - a > 4 * _RUN:
+                _merge_count(x[a:b], buffer[a:b])
+            elif b - a > 1:
+                _insertion_count(x, a, b)
             if b - a > 1:
-                _insertion_sort(x, a, b)
                 joint_ties += _tie_pairs(x[a:b])
-        buffer = np.empty(n, dtype=np.float64)
         discordant = _merge_count(x, buffer)
         x_ties = _tie_pairs(x)
         numerator = total - x_ties - target_ties + joint_ties - 2 * discordant
