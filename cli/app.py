@@ -33,6 +33,10 @@ DataOpt = Annotated[
     list[Path] | None,
     typer.Option("--data", help="Problem file (CSV or NASLib zc_*.json) or folder; repeatable."),
 ]
+AccuraciesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--accuracies", help="Benchmark CSV whose val_accuracy joins a proxy table."),
+]
 ProblemsOpt = Annotated[
     list[str] | None,
     typer.Option("--problems", help="Problem names, comma-separated or repeated (default: all)."),
@@ -62,10 +66,11 @@ def _problem_names(problems: list[str] | None) -> list[str] | None:
     return [name.strip() for item in problems for name in item.split(",") if name.strip()]
 
 
-def _load(data: list[Path] | None, problems: list[str] | None):
+def _load(data: list[Path] | None, problems: list[str] | None,
+          accuracies: list[Path] | None = None):
     names = _problem_names(problems)
     if data:
-        return load_problems(data, names)
+        return load_problems(data, names, accuracies or ())
     shared = shared_dir()
     if shared is None:
         raise GpsrError("no --data given and no shared data found (set GPSR_SHARED or pass --data)")
@@ -79,6 +84,7 @@ def _load(data: list[Path] | None, problems: list[str] | None):
 def run(
     data: DataOpt = None,
     problems: ProblemsOpt = None,
+    accuracies: AccuraciesOpt = None,
     out: Annotated[Path, typer.Option(help="Run folder; an existing one is resumed.")] = Path(
         "gpsr-run"
     ),
@@ -109,7 +115,7 @@ def run(
     from gpsr.search import synthesize
 
     terminals = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
-    dataset = build_dataset(_load(data, problems), terminals, sentinels, split_seed,
+    dataset = build_dataset(_load(data, problems, accuracies), terminals, sentinels, split_seed,
                             input_fraction)
     for note in dataset.notes:
         err_console.print(f"[dim]note: {note}[/dim]")
@@ -168,6 +174,7 @@ def evaluate(
     expr: Annotated[str, typer.Option("--expr", help="Expression, proxy name or result.json.")],
     data: DataOpt = None,
     problems: ProblemsOpt = None,
+    accuracies: AccuraciesOpt = None,
     device: str = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -175,7 +182,7 @@ def evaluate(
     from gpsr import evaluate as evaluate_expression
 
     expression, settings = _expression_from(expr)
-    loaded = _load(data, problems)
+    loaded = _load(data, problems, accuracies)
     needed = sorted(expression.proxies())
     usable = [p for p in loaded if set(needed) <= set(p.proxies)]
     skipped = [p.name for p in loaded if p not in usable]

@@ -135,9 +135,8 @@ def _parse_float(text: str, where: str) -> float:
         raise GpsrError(f"{where}: non-numeric value {text!r}") from None
 
 
-def load_csv(path: str | Path) -> Problem:
-    """Load one problem from a CSV in the shared layout (``arch, val_accuracy, proxies...``)."""
-    path = Path(path)
+def _read_table(path: Path, with_accuracy: bool):
+    """``(archs, accuracy or None, proxies, values)`` of a CSV with an ``arch`` column."""
     try:
         with path.open(newline="") as fh:
             rows = list(csv.reader(fh))
@@ -146,13 +145,15 @@ def load_csv(path: str | Path) -> Problem:
     if not rows:
         raise GpsrError(f"{path}: empty file")
     header = [h.strip() for h in rows[0]]
-    for required in ("arch", "val_accuracy"):
-        if required not in header:
-            raise GpsrError(f"{path}: missing column {required!r} (header: {', '.join(header)})")
+    required = ("arch", "val_accuracy") if with_accuracy else ("arch",)
+    for column in required:
+        if column not in header:
+            raise GpsrError(f"{path}: missing column {column!r} (header: {', '.join(header)})")
     proxies = tuple(h for h in header if h not in ("arch", "val_accuracy"))
     if not proxies:
-        raise GpsrError(f"{path}: no proxy columns besides arch and val_accuracy")
-    arch_col, acc_col = header.index("arch"), header.index("val_accuracy")
+        raise GpsrError(f"{path}: no proxy columns besides {' and '.join(required)}")
+    arch_col = header.index("arch")
+    acc_col = header.index("val_accuracy") if with_accuracy else None
     proxy_cols = [header.index(p) for p in proxies]
     archs, acc, values = [], [], []
     for lineno, row in enumerate(rows[1:], start=2):
@@ -161,22 +162,62 @@ def load_csv(path: str | Path) -> Problem:
         if len(row) != len(header):
             raise GpsrError(f"{path}:{lineno}: {len(row)} fields, header has {len(header)}")
         archs.append(row[arch_col])
-        acc.append(_parse_float(row[acc_col], f"{path}:{lineno} column 'val_accuracy'"))
+        if acc_col is not None:
+            acc.append(_parse_float(row[acc_col], f"{path}:{lineno} column 'val_accuracy'"))
         values.append(
             [_parse_float(row[c], f"{path}:{lineno} column {header[c]!r}") for c in proxy_cols]
         )
     _check_unique(archs, str(path))
-    stem = path.stem.split(".")[0]
-    space, task = _split_stem(stem)
+    matrix = np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies))
+    accuracy = np.asarray(acc, dtype=np.float64) if with_accuracy else None
+    return archs, accuracy, proxies, matrix
+
+
+def _is_proxy_table(path: Path) -> bool:
+    try:
+        with path.open(newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except OSError as exc:
+        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    return "arch" in header and "val_accuracy" not in header
+
+
+def _name_of(path: Path) -> tuple[str, str, str]:
+    space, task = _split_stem(path.stem.split(".")[0])
+    return problem_name(space, task), space, task
+
+
+def load_csv(path: str | Path) -> Problem:
+    """Load one problem from a CSV in the shared layout (``arch, val_accuracy, proxies...``)."""
+    path = Path(path)
+    archs, accuracy, proxies, values = _read_table(path, with_accuracy=True)
+    name, space, task = _name_of(path)
+    return Problem(name, space, task, archs, proxies, values, accuracy, str(path)).validate()
+
+
+def join_accuracies(proxy_table: str | Path, accuracies: str | Path) -> Problem:
+    """A problem from a proxy table (``arch, <proxies>``, e.g. gpsr's computed proxies) and the
+    ``val_accuracy`` column of a benchmark file, joined on ``arch``; named after the latter.
+
+    Architectures of the table that the benchmark file lacks are left out.
+    """
+    proxy_table, accuracies = Path(proxy_table), Path(accuracies)
+    archs, _, proxies, values = _read_table(proxy_table, with_accuracy=False)
+    bench_archs, bench_acc, _, _ = _read_table(accuracies, with_accuracy=True)
+    accuracy_of = dict(zip(bench_archs, bench_acc))
+    rows = [i for i, a in enumerate(archs) if a in accuracy_of]
+    if not rows:
+        raise GpsrError(f"{proxy_table}: no architecture in common with {accuracies}")
+    name, space, task = _name_of(accuracies)
     return Problem(
-        problem_name(space, task),
+        name,
         space,
         task,
-        archs,
+        [archs[i] for i in rows],
         proxies,
-        np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies)),
-        np.asarray(acc, dtype=np.float64),
-        str(path),
+        values[rows],
+        np.array([accuracy_of[archs[i]] for i in rows]),
+        f"{proxy_table} joined with {accuracies}",
     ).validate()
 
 
@@ -273,11 +314,15 @@ def _as_float(value: object, where: str) -> float:
 
 
 def load_problems(
-    paths: str | Path | Iterable[str | Path], names: Sequence[str] | None = None
+    paths: str | Path | Iterable[str | Path],
+    names: Sequence[str] | None = None,
+    accuracies: Sequence[str | Path] = (),
 ) -> list[Problem]:
     """Load problems from files and folders (``*.csv`` and ``zc_*.json``, not recursive).
 
-    ``names`` keeps only those problems, in that order (case-insensitive).
+    A CSV without ``val_accuracy`` is a proxy table: it makes one problem per file in
+    ``accuracies`` (see :func:`join_accuracies`). ``names`` keeps only those problems,
+    in that order (case-insensitive).
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -294,7 +339,14 @@ def load_problems(
             raise GpsrError(f"{p}: no such file or folder")
     problems: list[Problem] = []
     for f in files:
-        problems.extend(load_naslib_json(f) if f.suffix == ".json" else [load_csv(f)])
+        if f.suffix == ".json":
+            problems.extend(load_naslib_json(f))
+        elif _is_proxy_table(f):
+            if not accuracies:
+                raise GpsrError(f"{f}: has no val_accuracy column; join it with --accuracies FILE")
+            problems.extend(join_accuracies(f, a) for a in accuracies)
+        else:
+            problems.append(load_csv(f))
     by_name: dict[str, Problem] = {}
     for prob in problems:
         if prob.name in by_name:
