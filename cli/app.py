@@ -328,6 +328,35 @@ def proxies(
     console.print(table)
 
 
+@app.command("proxies-table")
+@friendly
+def proxies_table(
+    space: Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")],
+    archs: Annotated[int, typer.Option(help="Architectures, sampled uniformly with --seed.")],
+    out: Annotated[Path, typer.Option(help="CSV to write: arch, 16 proxies, seconds.")],
+    seed: int = 0,
+    num_classes: int = 10,
+    images: ImagesOpt = None,
+    batch_size: int = 64,
+    jobs: Annotated[int, typer.Option(help="Parallel workers (local processes).")] = 1,
+    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    resume: bool = False,
+    force: bool = False,
+) -> None:
+    """gpsr's own proxy data: all 16 proxies for a seeded sample of a space (resumable)."""
+    from gpsr.proxies.table import compute_table
+
+    executor = make_executor(backend, jobs, address)
+    with Progress(TextColumn("[bold]networks"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err_console) as progress:
+        task = progress.add_task("networks", total=archs)
+        path = compute_table(space, archs, out, executor, seed, num_classes,
+                             str(images) if images else None, batch_size, resume, force,
+                             on_progress=lambda done, total: progress.update(task, completed=done))
+    console.print(f"wrote {path}")
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -1,0 +1,119 @@
+"""gpsr's own proxy data: all 16 proxies for a seeded sample of a benchmark space.
+
+``gpsr proxies-table --space nb201 --archs 1000 --seed 0 --out FILE.csv`` writes
+``arch, <16 proxies>, seconds_proxies`` (no accuracies: join them at load time with
+``gpsr run --data FILE.csv --accuracies <benchmark>.csv``). Each network is built
+from a torch seed derived from ``(seed, arch)``, so its value does not depend on
+the worker or the order; every network sees the same real minibatch (the shared
+CIFAR-10 sample unless ``images`` is given). The work fans out through gpsr's
+executor and is journaled, so an interrupted build resumes without losing rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gpsr.errors import GpsrError
+from gpsr.executor import Executor
+from gpsr.journal import read_journal, run_journaled
+
+
+@dataclass(frozen=True)
+class TableJob:
+    arch: str
+    space: str
+    num_classes: int
+    seed: int
+    images: str | None
+    batch_size: int
+
+
+def network_seed(seed: int, arch: str) -> int:
+    return int(np.random.SeedSequence([seed, zlib.crc32(arch.encode())]).generate_state(1)[0])
+
+
+@functools.lru_cache(maxsize=4)
+def _batch(images: str | None, size: int, seed: int):
+    from gpsr.proxies.inputs import batch_from_npz, default_batch
+
+    batch = batch_from_npz(Path(images), size, seed) if images else default_batch(size, seed)
+    if batch is None:
+        raise GpsrError("no images given and no shared CIFAR-10 sample found (set GPSR_SHARED)")
+    return batch
+
+
+def compute_row(job: TableJob) -> dict:
+    """All proxies of one freshly initialised network (CPU; picklable for any executor)."""
+    from gpsr.proxies import compute_proxies
+    from gpsr.spaces import build_network
+
+    batch = _batch(job.images, job.batch_size, job.seed)
+    torch.manual_seed(network_seed(job.seed, job.arch))
+    net = build_network(job.space, job.arch, job.num_classes)
+    start = time.perf_counter()
+    values = compute_proxies(net, batch, device="cpu", seed=job.seed)
+    return {"arch": job.arch, "proxies": values, "seconds_proxies": time.perf_counter() - start}
+
+
+def compute_table(
+    space: str,
+    archs: int,
+    out: str | Path,
+    executor: Executor,
+    seed: int = 0,
+    num_classes: int = 10,
+    images: str | None = None,
+    batch_size: int = 64,
+    resume: bool = False,
+    force: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Compute (or finish computing) the proxy table; returns the CSV path."""
+    from gpsr.proxies import PROXIES
+    from gpsr.spaces import parse_arch, sample_archs
+
+    out = Path(out)
+    if out.suffix != ".csv":
+        raise GpsrError(f"{out}: the output must be a .csv file")
+    if archs < 1:
+        raise GpsrError(f"--archs must be >= 1, got {archs}")
+    if resume and force:
+        raise GpsrError("--resume and --force exclude each other")
+    journal = out.with_name(out.name + ".partial.jsonl")
+    if not (resume or force) and (out.exists() or journal.exists()):
+        raise GpsrError(f"{out if out.exists() else journal}: exists (use --resume or --force)")
+    if force:
+        out.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+    chosen = sample_archs(space, archs, seed)
+    for arch in chosen:
+        parse_arch(space, arch)
+    config = {"space": space, "seed": seed, "num_classes": num_classes, "images": images,
+              "batch_size": batch_size, "proxies": list(PROXIES)}
+    done = read_journal(journal, config, "arch") if journal.exists() else {}
+    if out.exists() and not journal.exists():
+        return out  # finished earlier
+    jobs = [TableJob(a, space, num_classes, seed, images, batch_size) for a in chosen]
+    records = run_journaled(journal, config, jobs, lambda j: j.arch, compute_row, executor,
+                            "arch", done, on_progress)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["arch", *PROXIES, "seconds_proxies"])
+        for arch in chosen:
+            r = records[arch]
+            writer.writerow([arch, *(repr(float(r["proxies"][p])) for p in PROXIES),
+                             f"{r['seconds_proxies']:.4f}"])
+    os.replace(tmp, out)
+    journal.unlink()
+    return out
