@@ -98,22 +98,34 @@ def compute_table(
     chosen = sample_archs(space, archs, seed)
     for arch in chosen:
         parse_arch(space, arch)
-    config = {"space": space, "seed": seed, "num_classes": num_classes, "images": images,
-              "batch_size": batch_size, "proxies": list(PROXIES)}
+    config = {
+        "space": space,
+        "seed": seed,
+        "num_classes": num_classes,
+        "images": images,
+        "batch_size": batch_size,
+        "proxies": list(PROXIES),
+    }
     done = read_journal(journal, config, "arch") if journal.exists() else {}
     if out.exists() and not journal.exists():
         return out  # finished earlier
     jobs = [TableJob(a, space, num_classes, seed, images, batch_size) for a in chosen]
-    records = run_journaled(journal, config, jobs, lambda j: j.arch, compute_row, executor,
-                            "arch", done, on_progress)
+    records = run_journaled(
+        journal, config, jobs, lambda j: j.arch, compute_row, executor, "arch", done, on_progress
+    )
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["arch", *PROXIES, "seconds_proxies"])
         for arch in chosen:
             r = records[arch]
-            writer.writerow([arch, *(repr(float(r["proxies"][p])) for p in PROXIES),
-                             f"{r['seconds_proxies']:.4f}"])
+            writer.writerow(
+                [
+                    arch,
+                    *(repr(float(r["proxies"][p])) for p in PROXIES),
+                    f"{r['seconds_proxies']:.4f}",
+                ]
+            )
     os.replace(tmp, out)
     journal.unlink()
     return out

@@ -1,0 +1,488 @@
+"""Live zero-cost proxies (gpsr.proxies) on tiny hand-made networks.
+
+Values are checked against independent computations (numpy, by hand, or closed forms from the
+definitions) and against invariants the definitions imply.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gpsr.data import shared_dir
+from gpsr.errors import GpsrError
+from gpsr.proxies import (
+    FAILURE,
+    PROXIES,
+    as_batch,
+    batch_from_npz,
+    compute_proxies,
+    default_batch,
+    register_proxy,
+    regularised_swap,
+)
+from gpsr.proxies import registry as proxy_registry
+from gpsr.proxies.passes import binary_pattern_keys
+
+ALL16 = [
+    "epe_nas",
+    "fisher",
+    "flops",
+    "grad_norm",
+    "grasp",
+    "jacov",
+    "l2_norm",
+    "nwot",
+    "params",
+    "plain",
+    "snip",
+    "synflow",
+    "zen",
+    "zico",
+    "meco",
+    "swap",
+]
+CPU = "cpu"
+
+
+def tiny_net(seed: int = 0) -> nn.Module:
+    """conv(3->4, 3x3, bias)-BN-ReLU-GAP-Linear(4->10): 170 parameters."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 10),
+    )
+
+
+def bn_only_net(seed: int = 0) -> nn.Module:
+    """One bias-free conv straight into batch-norm: the loss is invariant to scaling it."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 10, 3, padding=1, bias=False),
+        nn.BatchNorm2d(10),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+def random_batch(n: int = 16, seed: int = 0, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn((n, 3, size, size), generator=g)
+    labels = torch.arange(n) % 10
+    return images, labels[torch.randperm(n, generator=g)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks gain nothing from threads, and on a loaded machine each OpenMP region
+    waits for a descheduled thread (tens of ms per batch-norm call)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, float]:
+    return compute_proxies(tiny_net(), random_batch(), device=CPU)
+
+
+# --- registry and API ------------------------------------------------------------------
+
+
+def test_the_16_proxies_are_registered_under_their_names() -> None:
+    assert sorted(PROXIES) == sorted(ALL16)
+
+
+def test_every_proxy_is_finite_on_a_tiny_net(reference: dict[str, float]) -> None:
+    assert list(reference) == PROXIES
+    bad = {k: v for k, v in reference.items() if not math.isfinite(v) or v == FAILURE}
+    assert not bad
+
+
+def test_fused_path_equals_separate_path(reference: dict[str, float]) -> None:
+    separate = compute_proxies(tiny_net(), random_batch(), device=CPU, fused=False)
+    for name in ALL16:
+        assert separate[name] == pytest.approx(reference[name], rel=1e-6, abs=1e-9), name
+
+
+def test_a_subset_and_its_order_are_kept(reference: dict[str, float]) -> None:
+    got = compute_proxies(tiny_net(), random_batch(), ["swap", "grasp"], device=CPU)
+    assert list(got) == ["swap", "grasp"]
+    assert got["grasp"] == pytest.approx(reference["grasp"], rel=1e-6)
+
+
+def test_the_callers_network_is_left_untouched() -> None:
+    net = tiny_net().eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    compute_proxies(net, random_batch(), device=CPU)
+    assert not net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_a_user_proxy_registers_with_one_decorator() -> None:
+    @register_proxy("grad_l1_test", needs={"grad"})
+    def grad_l1(ctx: proxy_registry.ProxyContext) -> float:
+        return sum(float(g.abs().sum()) for g in ctx.main.grads if g is not None)
+
+    try:
+        got = compute_proxies(tiny_net(), random_batch(), ["grad_l1_test", "grad_norm"], device=CPU)
+        assert got["grad_l1_test"] >= got["grad_norm"] > 0
+        with pytest.raises(GpsrError, match="already registered"):
+            register_proxy("grad_l1_test")(grad_l1)
+    finally:
+        del proxy_registry._REGISTRY["grad_l1_test"]
+        proxy_registry.PROXIES.remove("grad_l1_test")
+    with pytest.raises(GpsrError, match="unknown needs"):
+        register_proxy("x", needs={"telepathy"})
+
+
+# --- hand-worked values -----------------------------------------------------------------
+
+
+def test_params_flops_and_l2_norm_by_hand(reference: dict[str, float]) -> None:
+    # conv 3*4*9 + 4 bias, BN 2*4, linear 4*10 + 10.
+    assert reference["params"] == pytest.approx(170 / 1e6, abs=0)
+    # On 8x8 (torchstat rules): conv 9*3*4*64 + bias 4*64; BN 2*4*64; ReLU 4*64;
+    # adaptive pool 4 planes * (8+1)*(8+1); linear 4*10 (bias not counted).
+    assert reference["flops"] == pytest.approx((6912 + 256 + 512 + 256 + 324 + 40) / 1e6, abs=0)
+    net = tiny_net()
+    w1 = net[0].weight.detach().numpy().ravel()
+    w2 = net[5].weight.detach().numpy().ravel()
+    expected = math.sqrt(float(np.sum(w1.astype(np.float64) ** 2))) + math.sqrt(
+        float(np.sum(w2.astype(np.float64) ** 2))
+    )
+    assert reference["l2_norm"] == pytest.approx(expected, rel=1e-6)
+
+
+class TwiceAndUnused(nn.Module):
+    """A conv called twice and a linear never called: torchstat counts the conv's last call
+    once and leaves the unused layer out of the parameter count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1, bias=False)
+        self.unused = nn.Linear(100, 100)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(3, 10, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.conv(self.conv(x))).flatten(1))
+
+
+def test_flops_and_params_follow_torchstat_call_rules() -> None:
+    got = compute_proxies(TwiceAndUnused(), random_batch(), ["flops", "params"], device=CPU)
+    assert got["params"] == pytest.approx((9 + 30) / 1e6, abs=0)
+    assert got["flops"] == pytest.approx((3 * 3 * 64 + 3 * 81 + 30) / 1e6, abs=0)
+
+
+def test_synflow_has_its_closed_form_on_a_homogeneous_net() -> None:
+    # Bias-free ReLU net without batch-norm after it is removed: R is homogeneous of degree 1
+    # in each layer's weights, so sum |W dR/dW| = R per layer and synflow = log(2 R).
+    torch.manual_seed(3)
+    net = nn.Sequential(
+        nn.Conv2d(3, 5, 3, padding=1, bias=False),
+        nn.BatchNorm2d(5),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(5, 10, bias=False),
+    )
+    w1 = net[0].weight.detach().double().abs()
+    w2 = net[5].weight.detach().double().abs()
+    ones = torch.ones((1, 3, 8, 8), dtype=torch.float64)
+    hidden = torch.nn.functional.conv2d(ones, w1, padding=1).relu().mean(dim=(2, 3))
+    r = float((hidden @ w2.T).sum())
+    got = compute_proxies(net, random_batch(), ["synflow"], device=CPU)["synflow"]
+    assert got == pytest.approx(math.log(2 * r), rel=1e-9)
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+    scaled = compute_proxies(net, random_batch(), ["synflow"], device=CPU)["synflow"]
+    assert scaled == pytest.approx(got + math.log(3.0), rel=1e-9)
+
+
+def test_grasp_matches_an_independent_hessian_vector_product() -> None:
+    net, (x, y) = tiny_net(), random_batch()
+    layers = [net[0], net[5]]
+    shapes = [m.weight.shape for m in layers]
+    flat = torch.cat([m.weight.detach().ravel() for m in layers])
+
+    def loss_of(w: torch.Tensor) -> torch.Tensor:
+        w1, w2 = w[: shapes[0].numel()].view(shapes[0]), w[shapes[0].numel() :].view(shapes[1])
+        h = torch.nn.functional.conv2d(x, w1, net[0].bias.detach(), padding=1)
+        h = torch.nn.functional.batch_norm(
+            h, None, None, net[1].weight.detach(), net[1].bias.detach(), training=True
+        )
+        h = h.relu().mean(dim=(2, 3))
+        return torch.nn.functional.cross_entropy(h @ w2.T + net[5].bias.detach(), y)
+
+    g = torch.autograd.functional.jacobian(loss_of, flat)
+    _, hg = torch.autograd.functional.hvp(loss_of, flat, g)
+    expected = -float((flat * hg).sum())
+    got = compute_proxies(net, (x, y), ["grasp"], device=CPU)["grasp"]
+    assert got == pytest.approx(expected, rel=1e-4)
+
+
+def _relu_codes(net: nn.Module, x: torch.Tensor) -> np.ndarray:
+    codes = []
+    handle = net[2].register_forward_hook(
+        lambda m, i, o: codes.append((i[0] > 0).reshape(len(x), -1).numpy())
+    )
+    net.train()(x)
+    handle.remove()
+    return codes[0].astype(np.float64)
+
+
+def test_nwot_and_swap_match_numpy() -> None:
+    net, (x, y) = tiny_net(), random_batch()
+    c = _relu_codes(tiny_net(), x)
+    k = c @ c.T + (1 - c) @ (1 - c).T
+    got = compute_proxies(net, (x, y), ["nwot", "swap"], device=CPU)
+    assert got["nwot"] == pytest.approx(np.linalg.slogdet(k)[1], rel=1e-9)
+    assert got["swap"] == len(np.unique(c.T, axis=0))
+
+
+def test_pattern_keys_beyond_64_samples() -> None:
+    g = torch.Generator().manual_seed(1)
+    codes = (torch.rand((70, 400), generator=g) > 0.5).float()
+    codes[:, 200:] = codes[:, :200]  # every pattern twice
+    keys = binary_pattern_keys(codes)
+    assert keys.shape == (400, 2)
+    assert torch.unique(keys, dim=0).shape[0] == len(np.unique(codes.numpy().T, axis=0))
+
+
+def test_jacov_matches_numpy() -> None:
+    net, (x, y) = tiny_net(), random_batch()
+    xx = x.clone().requires_grad_(True)
+    tiny_net().train()(xx).sum().backward()
+    jac = xx.grad.reshape(len(x), -1).numpy().astype(np.float64)
+    v = np.linalg.eigvalsh(np.corrcoef(jac))
+    expected = -np.sum(np.log(v + 1e-5) + 1.0 / (v + 1e-5))
+    got = compute_proxies(net, (x, y), ["jacov"], device=CPU)["jacov"]
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_meco_matches_numpy_on_the_first_image() -> None:
+    net, (x, y) = tiny_net(), random_batch()
+    outputs = []
+    probe = tiny_net().train()
+    handles = [
+        m.register_forward_hook(lambda m, i, o: outputs.append(o.detach())) for m in probe.modules()
+    ]
+    probe(x[:1])
+    for h in handles:
+        h.remove()
+    expected = 0.0
+    for o in outputs:
+        fea = o[0].reshape(o.shape[1], -1).numpy().astype(np.float64)
+        if fea.shape[1] > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = np.nan_to_num(np.corrcoef(fea), nan=0.0, posinf=0.0, neginf=0.0)
+            expected += np.linalg.eigvalsh(corr).min()
+    got = compute_proxies(net, (x, y), ["meco"], device=CPU)["meco"]
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_zico_matches_its_formula_on_two_halves() -> None:
+    net, (x, y) = tiny_net(), random_batch()
+    probe = tiny_net().train()
+    weights = [probe[0].weight, probe[5].weight]
+    grads = []
+    for xs, ys in zip(x.chunk(2), y.chunk(2)):
+        loss = torch.nn.functional.cross_entropy(probe(xs), ys)
+        grads.append(
+            [g.numpy().ravel().astype(np.float64) for g in torch.autograd.grad(loss, weights)]
+        )
+    expected = 0.0
+    for layer in range(2):
+        g = np.stack([grads[0][layer], grads[1][layer]])
+        std, mean_abs = g.std(axis=0), np.abs(g).mean(axis=0)
+        expected += math.log(np.sum(mean_abs[std > 0] / std[std > 0]))
+    got = compute_proxies(net, (x, y), ["zico"], device=CPU)["zico"]
+    # mean|g|/std amplifies float32 rounding where the halves' gradients nearly agree.
+    assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_regularised_swap_factor() -> None:
+    assert regularised_swap(100.0, params_m=0.5, mu=500.0, sigma=10.0) == 100.0
+    assert regularised_swap(100.0, params_m=0.6, mu=500.0, sigma=1e4) == pytest.approx(
+        100.0 * math.exp(-1.0)
+    )
+
+
+# --- invariants from the definitions ----------------------------------------------------
+
+BATCH_FREE = ["params", "flops", "synflow", "l2_norm", "zen"]
+LABEL_FREE = ["nwot", "swap", "jacov", "meco", "params", "flops", "l2_norm", "synflow", "zen"]
+PERMUTATION_FREE = [n for n in ALL16 if n not in ("meco", "zico")]
+
+
+def test_data_free_proxies_ignore_the_batch_values(reference: dict[str, float]) -> None:
+    other = compute_proxies(tiny_net(), random_batch(seed=7), BATCH_FREE, device=CPU)
+    for name in BATCH_FREE:
+        assert other[name] == pytest.approx(reference[name], rel=1e-6), name
+
+
+def test_label_free_proxies_ignore_labels(reference: dict[str, float]) -> None:
+    x, y = random_batch()
+    got = compute_proxies(tiny_net(), (x, (y + 3) % 10), LABEL_FREE, device=CPU)
+    for name in LABEL_FREE:
+        assert got[name] == pytest.approx(reference[name], rel=1e-6), name
+
+
+def test_sample_order_does_not_matter_except_for_meco_and_zico(
+    reference: dict[str, float],
+) -> None:
+    x, y = random_batch()
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(5))
+    got = compute_proxies(tiny_net(), (x[perm], y[perm]), PERMUTATION_FREE, device=CPU)
+    for name in PERMUTATION_FREE:
+        assert got[name] == pytest.approx(reference[name], rel=1e-4), name
+
+
+def test_zen_ignores_the_weights_but_not_the_seed(reference: dict[str, float]) -> None:
+    assert compute_proxies(tiny_net(seed=9), random_batch(), ["zen"], device=CPU)["zen"] == (
+        pytest.approx(reference["zen"], rel=1e-6)
+    )
+    other_seed = compute_proxies(tiny_net(), random_batch(), ["zen"], device=CPU, seed=1)
+    assert other_seed["zen"] != pytest.approx(reference["zen"], rel=1e-6)
+
+
+def test_scaling_a_conv_before_batch_norm() -> None:
+    # The forward is unchanged (up to BN's eps), the conv's gradient scales by 1/alpha:
+    # grad_norm scales by 1/alpha; snip, fisher and the activation/input-gradient proxies
+    # are unchanged; plain = W . dL/dW is 0 for a scale-invariant loss (Euler).
+    names = ["grad_norm", "snip", "fisher", "jacov", "nwot", "swap", "epe_nas", "plain"]
+    batch = random_batch()
+    base = compute_proxies(bn_only_net(), batch, names, device=CPU)
+    net = bn_only_net()
+    with torch.no_grad():
+        net[0].weight.mul_(4.0)
+    scaled = compute_proxies(net, batch, names, device=CPU)
+    assert scaled["grad_norm"] == pytest.approx(base["grad_norm"] / 4.0, rel=1e-4)
+    for name in names[1:-1]:
+        assert scaled[name] == pytest.approx(base[name], rel=1e-4), name
+    for got in (base, scaled):
+        assert abs(got["plain"]) < 1e-5 * got["snip"]
+
+
+# --- failures and bad input -------------------------------------------------------------
+
+
+class NaNLayer(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * float("nan")
+
+
+def test_a_network_that_yields_nan_fails_every_value_proxy() -> None:
+    net = tiny_net()
+    net.insert(3, NaNLayer())
+    for fused in (True, False):
+        got = compute_proxies(net, random_batch(), device=CPU, fused=fused)
+        static = {"params", "flops", "l2_norm"}
+        assert all(got[n] == FAILURE for n in ALL16 if n not in static), got
+        assert all(math.isfinite(got[n]) and got[n] != FAILURE for n in static)
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ((torch.zeros(4, 3, 8), torch.zeros(4, dtype=torch.long)), "NCHW"),
+        (
+            (torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)),
+            "normalised floats",
+        ),
+        ((torch.zeros(4, 8, 8, 3), torch.zeros(4, dtype=torch.long)), "NHWC"),
+        ((torch.zeros(4, 3, 8, 8), torch.zeros(4)), "integer"),
+        ((torch.zeros(4, 3, 8, 8), torch.zeros(5, dtype=torch.long)), "4 images but 5"),
+        ((torch.zeros(1, 3, 8, 8), torch.zeros(1, dtype=torch.long)), "at least 2"),
+        ((torch.full((4, 3, 8, 8), float("nan")), torch.zeros(4, dtype=torch.long)), "NaN"),
+        ((torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)), "forward failed"),
+        ((torch.zeros(4, 3, 8, 8), torch.full((4,), 10)), "out of range"),
+        (torch.zeros(4, 3, 8, 8), "pair"),
+        ((np.zeros((4, 3, 8, 8)), np.zeros(4)), "torch tensors"),
+    ],
+)
+def test_bad_batches_raise_one_line_errors(batch: object, message: str) -> None:
+    with pytest.raises(GpsrError, match=message) as info:
+        compute_proxies(tiny_net(), batch, ["grad_norm", "nwot"], device=CPU)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_proxy_and_device_raise() -> None:
+    with pytest.raises(GpsrError, match="unknown proxies"):
+        compute_proxies(tiny_net(), random_batch(), ["synflowz"], device=CPU)
+    with pytest.raises(GpsrError, match="bad device"):
+        compute_proxies(tiny_net(), random_batch(), ["params"], device="gpu:x")
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+def test_as_batch_normalises_uint8_arrays_and_reads_datasets() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6, 8, 8, 3), dtype=np.uint8)
+    labels = np.arange(6)
+    x, y = as_batch((images, labels))
+    assert x.shape == (6, 3, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
+    expected = (images[2, 1, 4, 0] / 255.0 - 0.49139968) / 0.24703233
+    assert float(x[2, 0, 1, 4]) == pytest.approx(expected, rel=1e-6)
+    dataset = [(images[i], int(labels[i])) for i in range(6)]
+    xd, yd = as_batch(dataset, size=6, seed=3)
+    order = [int(v) for v in yd]
+    assert torch.allclose(xd, x[order])
+    xi, yi = as_batch(iter(dataset), size=4)
+    assert torch.equal(yi, torch.arange(4)) and torch.allclose(xi, x[:4])
+    with pytest.raises(GpsrError, match="fewer"):
+        as_batch(dataset, size=7)
+
+
+needs_shared = pytest.mark.skipif(
+    shared_dir() is None, reason="shared data folder (../shared or $GPSR_SHARED) not found"
+)
+
+
+@needs_shared
+def test_batch_from_the_cifar10_sample() -> None:
+    x, y = default_batch()
+    assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32
+    assert y.min() >= 0 and y.max() <= 9
+    assert abs(float(x.mean())) < 0.5 and 0.5 < float(x.std()) < 1.5
+    path = shared_dir() / "data" / "images" / "cifar10-sample.npz"
+    x2, y2 = batch_from_npz(path, size=64, seed=0)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert not torch.equal(batch_from_npz(path, size=64, seed=1)[1], y)
+    with pytest.raises(GpsrError, match="cannot draw"):
+        batch_from_npz(path, size=1000)
+
+
+@needs_shared
+def test_nb201_flops_and_params_equal_the_released_values() -> None:
+    spaces = pytest.importorskip("gpsr.spaces")
+    table = shared_dir() / "data" / "nas-bench-suite-zero" / "nb201-cifar10.csv"
+    with table.open() as f:
+        rows = [row for _, row in zip(range(3), csv.DictReader(f))]
+    x, y = default_batch(size=2)
+    for row in rows:
+        net = spaces.build_network("nb201", row["arch"])
+        got = compute_proxies(net, (x, y), ["flops", "params"], device=CPU)
+        assert got["flops"] == pytest.approx(float(row["flops"]), abs=1e-9), row["arch"]
+        assert got["params"] == pytest.approx(float(row["params"]), abs=1e-9), row["arch"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_agrees_with_cpu(reference: dict[str, float]) -> None:
+    got = compute_proxies(tiny_net(), random_batch(), device="cuda")
+    for name in ALL16:
+        assert got[name] == pytest.approx(reference[name], rel=1e-3, abs=1e-6), name
