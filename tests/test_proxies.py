@@ -111,9 +111,16 @@ def test_every_proxy_is_finite_on_a_tiny_net(reference: dict[str, float]) -> Non
 
 
 def test_fused_path_equals_separate_path(reference: dict[str, float]) -> None:
+    # Equal up to float32 rounding: a main pass with grasp's Hessian product runs NCHW,
+    # one without runs channels-last, and epe_nas's log(|corr| + 1e-5) magnifies the
+    # last bits of near-zero correlations.
     separate = compute_proxies(tiny_net(), random_batch(), device=CPU, fused=False)
     for name in ALL16:
-        assert separate[name] == pytest.approx(reference[name], rel=1e-6, abs=1e-9), name
+        assert separate[name] == pytest.approx(reference[name], rel=1e-5), name
+    same_layout = ["grad_norm", "snip", "plain", "fisher", "jacov", "epe_nas", "nwot", "swap"]
+    fused = compute_proxies(tiny_net(), random_batch(), same_layout, device=CPU)
+    separate = compute_proxies(tiny_net(), random_batch(), same_layout, device=CPU, fused=False)
+    assert fused == separate
 
 
 def test_a_subset_and_its_order_are_kept(reference: dict[str, float]) -> None:
@@ -251,6 +258,23 @@ def test_nwot_and_swap_match_numpy() -> None:
     got = compute_proxies(net, (x, y), ["nwot", "swap"], device=CPU)
     assert got["nwot"] == pytest.approx(np.linalg.slogdet(k)[1], rel=1e-9)
     assert got["swap"] == len(np.unique(c.T, axis=0))
+
+
+class ReLUConvBN(nn.Sequential):
+    """A container whose name contains "ReLU": nwot must hook its inner ReLU only."""
+
+    def __init__(self) -> None:
+        super().__init__(nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
+
+
+def test_nwot_counts_relu_modules_not_containers_named_relu() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(ReLUConvBN(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    x, y = random_batch()
+    c = (x > 0).reshape(len(x), -1).numpy().astype(np.float64)
+    k = c @ c.T + (1 - c) @ (1 - c).T
+    got = compute_proxies(net, (x, y), ["nwot"], device=CPU)["nwot"]
+    assert got == pytest.approx(np.linalg.slogdet(k)[1], rel=1e-9)
 
 
 def test_pattern_keys_beyond_64_samples() -> None:

@@ -152,8 +152,10 @@ def l2_norm(ctx: ProxyContext) -> float:
 def nwot(ctx: ProxyContext) -> float:
     """NASWOT (Mellor et al. 2021 v2; NASLib ``nwot.py``): ``log|det K|`` with
     ``K = sum over ReLU modules of c c^T + (1-c)(1-c)^T``, c the binary codes ``input > 0``
-    of each sample at every module whose class name contains "ReLU". Departure: a forward
-    with NaN scores -1e8 where NASLib would code NaN as 0 and report a finite value."""
+    of each sample at every torch ReLU-family module (ReLU, ReLU6, LeakyReLU, PReLU, RReLU:
+    NASLib's "ReLU in the class name, not a NASLib class"; a functional relu is not seen).
+    Departure: a forward with NaN scores -1e8 where NASLib would code NaN as 0 and report a
+    finite value."""
     gram = ctx.main.relu_gram
     if gram is None:
         raise GpsrError("nwot: the network has no ReLU modules (functional relu is not seen)")

@@ -31,6 +31,7 @@ from gpsr.proxies.passes import (
     VALUE_NEEDS,
     MainPass,
     NonFiniteForward,
+    main_pass_layout,
     run_main_pass,
     working_copy,
 )
@@ -94,14 +95,17 @@ class ProxyContext:
         self._needs = needs
         self._main: MainPass | None = None
 
-    def copy(self, dtype: torch.dtype | None = None, batch_norm: bool = True) -> nn.Module:
+    def copy(
+        self, dtype: torch.dtype | None = None, batch_norm: bool = True, channels_last: bool = True
+    ) -> nn.Module:
         """A fresh train-mode copy of the caller's network on the device."""
-        return working_copy(self.net, self.device, dtype=dtype, batch_norm=batch_norm)
+        return working_copy(self.net, self.device, dtype, batch_norm, channels_last)
 
     @property
     def main(self) -> MainPass:
         if self._main is None:
-            self._main = run_main_pass(self.copy(), self.images, self.targets, self._needs)
+            net = self.copy(channels_last=main_pass_layout(self._needs))
+            self._main = run_main_pass(net, self.images, self.targets, self._needs)
         return self._main
 
 
