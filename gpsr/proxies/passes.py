@@ -37,6 +37,8 @@ MAIN_PASS_NEEDS = frozenset(
 VALUE_NEEDS = MAIN_PASS_NEEDS - {"stats"}
 _GRAD_NEEDS = frozenset({"grad", "layer_grad", "hvp", "input_grad"})
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+#: torch.nn's activation modules with "ReLU" in their name (nwot's hook points).
+_RELU_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU)
 
 
 class NonFiniteForward(Exception):
@@ -152,9 +154,11 @@ def _layout_order(t: Tensor) -> list[int]:
 class _ReluRecorder:
     """Forward hooks on the ReLU modules that reduce their binary codes as the forward runs.
 
-    nwot (Mellor et al. 2021, v2; NASLib ``nwot.py``) hooks every module whose class name
-    contains "ReLU" and codes its input as ``input > 0``; SWAP (Peng et al. 2024) hooks
-    ``nn.ReLU`` modules with a 4-D input and codes ``sign(output)``, the same bits.
+    nwot (Mellor et al. 2021, v2; NASLib ``nwot.py``) hooks torch's ReLU-family modules
+    (NASLib: "ReLU" in the class name, but not NASLib's own classes, which excludes containers
+    such as ReLUConvBN whose input is their inner ReLU's) and codes the input as
+    ``input > 0``; SWAP (Peng et al. 2024) hooks ``nn.ReLU`` modules with a 4-D input and
+    codes ``sign(output)``, the same bits.
     """
 
     def __init__(self, net: nn.Module, gram: bool, patterns: bool) -> None:
@@ -162,7 +166,9 @@ class _ReluRecorder:
         self.keys: list[Tensor] = []
         self._want_gram, self._want_patterns = gram, patterns
         self._handles = [
-            m.register_forward_hook(self._hook) for m in net.modules() if "ReLU" in type(m).__name__
+            m.register_forward_hook(self._hook)
+            for m in net.modules()
+            if isinstance(m, _RELU_MODULES)
         ]
 
     def _hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
