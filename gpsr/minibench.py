@@ -318,8 +318,10 @@ def _proxy_names() -> list[str]:
 def _read_partial(path: Path, config: dict[str, Any]) -> dict[str, dict]:
     """Records of an earlier run of the same build; a torn last line is dropped."""
     lines = path.read_text().splitlines()
+    if not lines:  # interrupted before its header reached the disk
+        return {}
     try:
-        header = json.loads(lines[0])["config"] if lines else None
+        header = json.loads(lines[0])["config"]
     except (json.JSONDecodeError, KeyError, TypeError):
         header = None
     if header is None:
