@@ -88,6 +88,32 @@ def build(
                   f"{result.trained} trained in {result.seconds:.1f} s")
 
 
+@bench_app.command("reproxy")
+@_one_line_errors
+def reproxy(
+    file: Annotated[Path, typer.Argument(help="A finished build, <space>-<task>.csv.")],
+    seed: Annotated[int, typer.Option(help="The build's --seed.")] = 0,
+    train_seed: Annotated[
+        int | None, typer.Option(help="The build's --train-seed (default: --seed).")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel workers (one CPU thread each).")] = 1,
+    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Recompute a build's proxy columns with the current gpsr.proxies, keeping its scores."""
+    from gpsr.minibench import refresh_proxies
+
+    with Progress(TextColumn(f"[bold]{file.name}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                  console=err_console, transient=True) as progress:
+        bar = progress.add_task("reproxy", total=None)
+        n = refresh_proxies(file, seed, train_seed=train_seed, jobs=jobs, backend=backend,
+                            address=address,
+                            on_progress=lambda done, total: progress.update(
+                                bar, completed=done, total=total))
+    console.print(f"wrote {file}: proxies of {n} architectures recomputed")
+
+
 @bench_app.command("report")
 @_one_line_errors
 def report(

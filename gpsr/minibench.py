@@ -187,6 +187,8 @@ class Job:
     epochs: int
     train_seed: int
     batch_seed: int
+    #: False: proxies only (:func:`refresh_proxies`); the network is not trained.
+    train: bool = True
 
 
 def arch_seed(train_seed: int, arch: str) -> int:
@@ -237,7 +239,11 @@ def train_and_score(net: Any, task: str, epochs: int, seed: int) -> float:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """Proxies on the fresh network, then training: one record of the partial file."""
+    """Proxies on the fresh network, then training: one record of the partial file.
+
+    Training never reads the torch global generator the proxies may draw from, so a
+    network's score does not depend on whether, or which, proxies were computed first.
+    """
     import torch
 
     from gpsr.proxies import compute_proxies
@@ -252,16 +258,12 @@ def run_job(job: Job) -> dict[str, Any]:
     start = time.perf_counter()
     scores = compute_proxies(net, proxy_batch(job.task, job.batch_seed), device="cpu", seed=seed)
     proxied = time.perf_counter()
-    accuracy = train_and_score(net, job.task, job.epochs, seed)
-    trained = time.perf_counter()
-    return {
-        "index": job.index,
-        "arch": job.arch,
-        "val_accuracy": accuracy,
-        "proxies": scores,
-        "seconds_train": round(trained - proxied, 4),
-        "seconds_proxies": round(proxied - start, 4),
-    }
+    record = {"index": job.index, "arch": job.arch, "proxies": scores,
+              "seconds_proxies": round(proxied - start, 4)}
+    if job.train:
+        record["val_accuracy"] = train_and_score(net, job.task, job.epochs, seed)
+        record["seconds_train"] = round(time.perf_counter() - proxied, 4)
+    return record
 
 
 # ---- a build -----------------------------------------------------------------
@@ -456,6 +458,51 @@ def build(
     _write_csv(out, [records[a] for a in chosen], proxies)
     partial.unlink()
     return BuildResult(out, total, len(todo), time.perf_counter() - start, config)
+
+
+def refresh_proxies(
+    path: str | Path,
+    seed: int,
+    *,
+    train_seed: int | None = None,
+    jobs: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Recompute the proxy columns of a finished build with the current :mod:`gpsr.proxies`,
+    keeping its training results; returns the number of architectures.
+
+    ``seed`` and ``train_seed`` must be the build's (they fix the proxy batch and the initial
+    weights); the space and task come from the file name ``<space>-<task>.csv``. The file is
+    replaced only when every architecture is done.
+    """
+    from gpsr.executor import make_executor
+
+    path = Path(path)
+    space, _, task = path.stem.partition("-")
+    _check_space(space)
+    _check_task(task)
+    if jobs < 1:
+        raise GpsrError(f"--jobs must be >= 1, got {jobs}")
+    if not path.is_file():
+        raise GpsrError(f"{path}: no such file")
+    proxies = _proxy_names()
+    records = _read_csv(path, proxies)
+    _check_finished(records, _space_order(space, seed), path)
+    train_seed = seed if train_seed is None else train_seed
+    archs = list(records)
+    todo = [Job(i, a, space, task, 0, train_seed, seed, train=False) for i, a in enumerate(archs)]
+    executor = make_executor(backend, jobs, address)
+    if on_progress:
+        on_progress(0, len(todo))
+    for done, (i, fresh) in enumerate(executor.map(run_job, todo), start=1):
+        records[archs[i]].update(proxies=fresh["proxies"],
+                                 seconds_proxies=fresh["seconds_proxies"])
+        if on_progress:
+            on_progress(done, len(todo))
+    _write_csv(path, list(records.values()), proxies)
+    return len(records)
 
 
 # ---- shipped problems and their figures --------------------------------------

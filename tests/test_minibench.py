@@ -137,6 +137,20 @@ def test_resume_refuses_another_configuration(built: Path, tmp_path: Path) -> No
     assert "epochs=2" in result.output
 
 
+def test_reproxy_recomputes_the_same_proxies(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / built.name
+    shutil.copy(built, out)
+    result = runner.invoke(app, ["bench", "reproxy", str(out), "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    # Same proxy code, same seeds: only the proxies' wall-clock column may change.
+    keep = len(TIME_COLUMNS)
+    assert [r.split(",")[:-keep] for r in out.read_text().splitlines()] == \
+        [r.split(",")[:-keep] for r in built.read_text().splitlines()]
+    wrong_seed = runner.invoke(app, ["bench", "reproxy", str(out), "--seed", "1"])
+    assert wrong_seed.exit_code == 2
+    assert "another space or --seed" in wrong_seed.output
+
+
 @pytest.mark.parametrize(
     ("options", "flags", "message"),
     [
