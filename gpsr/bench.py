@@ -19,7 +19,7 @@ from gpsr.data import Dataset
 from gpsr.expressions import Expression
 from gpsr.fitness import TauScorer
 from gpsr.genetic import SearchConfig, TreeFactory
-from gpsr.kernels.evaluate import resolve_device
+from gpsr.kernels.evaluate import resolve_device, single_threaded_torch
 
 
 def reference_taus(expressions: list[Expression], dataset: Dataset) -> np.ndarray:
@@ -49,22 +49,23 @@ def bench_throughput(
     scorer = TauScorer(problems, dataset.proxies, dev)
     scorer.taus(factory.initial_population()[:4])  # load kernels before timing
     engine_s, reference_s, max_diff = [], [], 0.0
-    for _ in range(repeats):
-        pop = factory.initial_population()
-        scorer.cache.clear()
-        start = time.perf_counter()
-        ours = scorer.taus(pop)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        engine_s.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        ref = reference_taus(pop, dataset)
-        reference_s.append(time.perf_counter() - start)
-        both = ~np.isnan(ours) & ~np.isnan(ref)
-        if both.any():
-            max_diff = max(max_diff, float(np.abs(ours[both] - ref[both]).max()))
-        if not np.array_equal(np.isnan(ours), np.isnan(ref)):
-            max_diff = float("inf")
+    with single_threaded_torch(dev):
+        for _ in range(repeats):
+            pop = factory.initial_population()
+            scorer.clear()  # nothing carried over from the previous population
+            start = time.perf_counter()
+            ours = scorer.taus(pop)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            engine_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            ref = reference_taus(pop, dataset)
+            reference_s.append(time.perf_counter() - start)
+            both = ~np.isnan(ours) & ~np.isnan(ref)
+            if both.any():
+                max_diff = max(max_diff, float(np.abs(ours[both] - ref[both]).max()))
+            if not np.array_equal(np.isnan(ours), np.isnan(ref)):
+                max_diff = float("inf")
     engine, reference = float(np.median(engine_s)), float(np.median(reference_s))
     return {
         "problems": {p.name: len(p) for p in problems},

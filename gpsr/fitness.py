@@ -40,6 +40,11 @@ class TauScorer:
         self.targets = [KendallTarget(p.accuracy) for p in problems]
         self.cache: dict[str, np.ndarray] = {}
 
+    def clear(self) -> None:
+        """Forget every cached result, of whole expressions and of subtrees."""
+        self.cache.clear()
+        self.evaluator.forget()
+
     def taus(self, expressions: Sequence[Expression]) -> np.ndarray:
         """Raw taus, shape ``(len(expressions), n_problems)``; NaN where undefined."""
         fresh = list({e.infix(): e for e in expressions if e.infix() not in self.cache}.values())

@@ -27,6 +27,10 @@ class Primitive:
     symbol: str  # infix symbol for binary operators, function name for unary ones
     numpy_fn: Callable[..., np.ndarray]
     torch_fn: Callable[..., torch.Tensor]
+    #: ``fn(a, b, mask)``: the same result, computed into ``a`` (``b`` and the bool
+    #: scratch ``mask`` may be clobbered; ``b`` is None for unary operators). The batched
+    #: evaluator uses it because fresh allocations of this size cost page faults every time.
+    torch_inplace: Callable[..., torch.Tensor]
 
 
 def _np_clean(z: np.ndarray) -> np.ndarray:
@@ -75,16 +79,41 @@ def _t_sqrt(x: torch.Tensor) -> torch.Tensor:
     return torch.where(nonneg, torch.sqrt(torch.where(nonneg, x, 0.0)), PROTECTED_VALUE)
 
 
+def _ti_clean(a: torch.Tensor) -> torch.Tensor:
+    return a.nan_to_num_(nan=PROTECTED_VALUE, posinf=float("inf"), neginf=float("-inf"))
+
+
+def _ti_div(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    zero = torch.eq(b, 0, out=mask)
+    b.masked_fill_(zero, 1.0)
+    return _ti_clean(a.div_(b).masked_fill_(zero, PROTECTED_VALUE))
+
+
+def _ti_guarded(op: str, lower: Callable[..., torch.Tensor], safe: float):
+    """log/sqrt in place: ``op`` where ``lower(a, 0)`` holds, else the protected value."""
+
+    def fn(a: torch.Tensor, b: None, mask: torch.Tensor) -> torch.Tensor:
+        bad = torch.logical_not(lower(a, 0, out=mask), out=mask)
+        a.masked_fill_(bad, safe)
+        getattr(a, op)()
+        return a.masked_fill_(bad, PROTECTED_VALUE)
+
+    return fn
+
+
 PRIMITIVES: dict[str, Primitive] = {
     p.name: p
     for p in (
-        Primitive("add", 2, "+", _np_binary(np.add), lambda x, y: _torch_clean(x + y)),
-        Primitive("sub", 2, "-", _np_binary(np.subtract), lambda x, y: _torch_clean(x - y)),
-        Primitive("mul", 2, "*", _np_binary(np.multiply), lambda x, y: _torch_clean(x * y)),
-        Primitive("div", 2, "/", _np_div, _t_div),
-        Primitive("neg", 1, "neg", np.negative, torch.neg),
-        Primitive("log", 1, "log", _np_log, _t_log),
-        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt),
+        Primitive("add", 2, "+", _np_binary(np.add), lambda x, y: _torch_clean(x + y),
+                  lambda a, b, m: _ti_clean(a.add_(b))),
+        Primitive("sub", 2, "-", _np_binary(np.subtract), lambda x, y: _torch_clean(x - y),
+                  lambda a, b, m: _ti_clean(a.sub_(b))),
+        Primitive("mul", 2, "*", _np_binary(np.multiply), lambda x, y: _torch_clean(x * y),
+                  lambda a, b, m: _ti_clean(a.mul_(b))),
+        Primitive("div", 2, "/", _np_div, _t_div, _ti_div),
+        Primitive("neg", 1, "neg", np.negative, torch.neg, lambda a, b, m: a.neg_()),
+        Primitive("log", 1, "log", _np_log, _t_log, _ti_guarded("log_", torch.gt, 1.0)),
+        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt, _ti_guarded("sqrt_", torch.ge, 0.0)),
     )
 }
 

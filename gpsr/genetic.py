@@ -27,6 +27,7 @@ from gpsr.errors import GpsrError
 from gpsr.expressions import Expression, parse
 from gpsr.fitness import Equation1, TauScorer
 from gpsr.functions import DEFAULT_FUNCTION_SET, PRIMITIVES
+from gpsr.kernels.evaluate import single_threaded_torch
 
 
 @dataclass
@@ -245,6 +246,17 @@ def evolve(
     on_generation: Callable[[RunState], None] | None = None,
 ) -> tuple[Expression, RunState]:
     """One seeded run; returns the best expression of the final population (equation 1)."""
+    with single_threaded_torch(scorer.evaluator.device):
+        return _evolve(scorer, config, seed, resume, on_generation)
+
+
+def _evolve(
+    scorer: TauScorer,
+    config: SearchConfig,
+    seed: int,
+    resume: RunState | None,
+    on_generation: Callable[[RunState], None] | None,
+) -> tuple[Expression, RunState]:
     terminals = scorer.evaluator.proxies
     rng = np.random.default_rng(seed)
     factory = TreeFactory(config, terminals, rng)

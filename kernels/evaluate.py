@@ -12,7 +12,8 @@ collapse into false ties.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -20,6 +21,26 @@ import torch
 from gpsr.errors import GpsrError
 from gpsr.expressions import Expression
 from gpsr.functions import PRIMITIVES, clean_terminal_values
+
+
+@contextmanager
+def single_threaded_torch(device: torch.device) -> Iterator[None]:
+    """One intra-op thread on the CPU for the span of a search.
+
+    The evaluator's tensors are too small to gain from intra-op threads, and OpenMP's
+    spinning workers slow them 5-10x on a busy machine; parallelism comes from
+    Kendall rows and from runs instead. Set once per search: resizing the pool per
+    call costs milliseconds.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -42,7 +63,7 @@ class PopulationEvaluator:
         values: np.ndarray,
         proxies: Sequence[str],
         device: str | torch.device | None = None,
-        cache_bytes: int = 256 * 2**20,
+        cache_bytes: int = 128 * 2**20,
     ) -> None:
         self.device = resolve_device(device)
         self.proxies = tuple(proxies)
@@ -50,27 +71,21 @@ class PopulationEvaluator:
         self.n_archs = clean.shape[0]
         n_leaf = len(self.proxies)
         capacity = n_leaf + max(256, cache_bytes // (8 * max(1, self.n_archs)))
-        self.slab = torch.empty((capacity, self.n_archs), dtype=torch.float64, device=self.device)
+        # Touched once here: first writes to fresh pages would otherwise fault mid-search.
+        self.slab = torch.zeros((capacity, self.n_archs), dtype=torch.float64, device=self.device)
+        self.slab.fill_(0.0)
         self.slab[:n_leaf] = torch.as_tensor(clean.T.copy(), dtype=torch.float64,
                                              device=self.device)
         self.leaf_row = {p: i for i, p in enumerate(self.proxies)}
         self.row_of: OrderedDict[str, int] = OrderedDict()  # cached inner subtrees, LRU first
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
+        self._buffers = tuple(
+            torch.empty((0, self.n_archs), dtype=dt, device=self.device)
+            for dt in (torch.float64, torch.float64, torch.bool)
+        )
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
-        if self.device.type != "cpu":
-            return self._evaluate(expressions)
-        # These tensors are too small to gain from intra-op threads, and OpenMP's spinning
-        # threads slow 5-10x on a busy machine; runs and Kendall rows are parallel instead.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self._evaluate(expressions)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         new: dict[str, Expression] = {}
         used: set[str] = set()
         for expr in expressions:
@@ -87,11 +102,30 @@ class PopulationEvaluator:
                 end += 1
             group = ordered[start:end]
             prim = PRIMITIVES[key[1]]
-            args = [self.slab.index_select(0, self._rows(e.children[k] for e in group))
-                    for k in range(prim.arity)]
-            self.slab.index_copy_(0, self._rows(group), prim.torch_fn(*args))
+            a, b, mask = self._scratch(len(group))
+            torch.index_select(self.slab, 0, self._rows(e.children[0] for e in group), out=a)
+            if prim.arity == 2:
+                torch.index_select(self.slab, 0, self._rows(e.children[1] for e in group), out=b)
+            self.slab.index_copy_(0, self._rows(group), prim.torch_inplace(a, b, mask))
             start = end
         return self.slab.index_select(0, self._rows(expressions))
+
+    def forget(self) -> None:
+        """Drop every cached subtree (the slab and buffers stay allocated)."""
+        self.free.extend(self.row_of.values())
+        self.row_of.clear()
+
+    def _scratch(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reused operand buffers: fresh ones this large would page-fault on every group."""
+        if self._buffers[0].shape[0] < rows:
+            shape = (max(rows, 2 * self._buffers[0].shape[0]), self.n_archs)
+            self._buffers = (
+                torch.empty(shape, dtype=torch.float64, device=self.device),
+                torch.empty(shape, dtype=torch.float64, device=self.device),
+                torch.empty(shape, dtype=torch.bool, device=self.device),
+            )
+        a, b, mask = self._buffers
+        return a[:rows], b[:rows], mask[:rows]
 
     def _row(self, expr: Expression) -> int:
         return self.leaf_row[expr.name] if expr.is_leaf else self.row_of[expr.infix()]

@@ -80,11 +80,12 @@ def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
 
 
 @numba.njit(cache=True, nogil=True)
-def _tie_pairs(sorted_values: np.ndarray) -> np.int64:
+def _tie_pairs(x: np.ndarray, start: int, end: int) -> np.int64:
+    """Pairs of equal values in the sorted run ``x[start:end]``."""
     total = np.int64(0)
     run = np.int64(1)
-    for i in range(1, sorted_values.shape[0]):
-        if sorted_values[i] == sorted_values[i - 1]:
+    for i in range(start + 1, end):
+        if x[i] == x[i - 1]:
             run += 1
         else:
             total += run * (run - 1) // 2
@@ -114,9 +115,9 @@ def _tau_rows(
             elif b - a > 1:
                 _insertion_count(x, a, b)
             if b - a > 1:
-                joint_ties += _tie_pairs(x[a:b])
+                joint_ties += _tie_pairs(x, a, b)
         discordant = _merge_count(x, buffer)
-        x_ties = _tie_pairs(x)
+        x_ties = _tie_pairs(x, 0, n)
         numerator = total - x_ties - target_ties + joint_ties - 2 * discordant
         denom_x = total - x_ties
         denom_y = total - target_ties
