@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from gpsr.cli.bench import bench_app
-from rich.console import Console
+from gpsr.cli.common import console, err_console, friendly
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from gpsr.data import build_dataset, load_problems, shared_dir
+from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import make_executor
 from gpsr.expressions import Expression, parse
 from gpsr.genetic import SearchConfig
 from gpsr.report import SPLITS, tau_table
+from gpsr.search import read_result
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthesize zero-cost NAS proxies by symbolic regression.")
 app.add_typer(bench_app, name="bench")
-console = Console()
-err_console = Console(stderr=True)
-
-#: The paper's input problems (section 4.1), used when no --data is given.
-PAPER_PROBLEMS = ["NB101-CF10", "NB201-CF10", "NB301-CF10"]
 
 DataOpt = Annotated[
     list[Path] | None,
@@ -43,23 +37,6 @@ ProblemsOpt = Annotated[
 ]
 
 
-def friendly(command: Callable[..., None]) -> Callable[..., None]:
-    """User errors become one line on stderr and exit status 2, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs) -> None:
-        try:
-            command(*args, **kwargs)
-        except GpsrError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; run the same command again to resume")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
 def _problem_names(problems: list[str] | None) -> list[str] | None:
     if not problems:
         return None
@@ -68,15 +45,14 @@ def _problem_names(problems: list[str] | None) -> list[str] | None:
 
 def _load(data: list[Path] | None, problems: list[str] | None,
           accuracies: list[Path] | None = None):
+    """The problems of ``--data``; without it, the benchmark that ships with gpsr."""
     names = _problem_names(problems)
     if data:
         return load_problems(data, names, accuracies or ())
-    shared = shared_dir()
-    if shared is None:
-        raise GpsrError("no --data given and no shared data found (set GPSR_SHARED or pass --data)")
-    folder = shared / "data" / "nas-bench-suite-zero"
-    err_console.print(f"[dim]data: {folder}[/dim]")
-    return load_problems(folder, names or PAPER_PROBLEMS)
+    from gpsr.minibench import SHIPPED_DIR, shipped_problems
+
+    err_console.print(f"[dim]data: the shipped mini benchmark ({SHIPPED_DIR})[/dim]")
+    return shipped_problems(names)
 
 
 @app.command()
@@ -156,15 +132,9 @@ def run(
 
 def _expression_from(text: str) -> tuple[Expression, dict]:
     """EXPR, a proxy name, or a result.json (whose split and sentinel settings are reused)."""
-    path = Path(text)
-    if text.endswith(".json") and path.is_file():
-        try:
-            report = json.loads(path.read_text())
-            return parse(report["expression"]["infix"]), report.get("data", {})
-        except json.JSONDecodeError as exc:
-            raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-        except (KeyError, TypeError):
-            raise GpsrError(f"{path}: not a gpsr result.json (no expression.infix)") from None
+    if text.endswith(".json") and Path(text).is_file():
+        report = read_result(Path(text))
+        return parse(report["expression"]["infix"]), report.get("data", {})
     return parse(text), {}
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from gpsr.cli.common import console, err_console, friendly
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,32 +18,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gpsr.errors import GpsrError
-
 bench_app = typer.Typer(no_args_is_help=True,
                         help="gpsr's mini benchmark: build problems, report their figures.")
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
-    # gpsr.cli.app imports this module to register it, so its own wrapper cannot be used here.
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs) -> None:
-        try:
-            command(*args, **kwargs)
-        except GpsrError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; run the same command with --resume to continue")
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 @bench_app.command("build")
-@_one_line_errors
+@friendly
 def build(
     space: Annotated[str, typer.Option(help="mini201, minimacro or minimicro.")],
     task: Annotated[str, typer.Option(help="digits-class or digits-rotation.")],
@@ -89,7 +67,7 @@ def build(
 
 
 @bench_app.command("reproxy")
-@_one_line_errors
+@friendly
 def reproxy(
     file: Annotated[Path, typer.Argument(help="A finished build, <space>-<task>.csv.")],
     seed: Annotated[int, typer.Option(help="The build's --seed.")] = 0,
@@ -115,7 +93,7 @@ def reproxy(
 
 
 @bench_app.command("report")
-@_one_line_errors
+@friendly
 def report(
     files: Annotated[list[Path], typer.Argument(help="Problem files written by bench build.")],
     second_seed: Annotated[

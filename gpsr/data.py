@@ -26,6 +26,8 @@ from gpsr.errors import GpsrError
 
 #: NASLib writes a failed proxy computation as -1e8.
 FAILURE_SENTINEL = -1e8
+#: Columns whose name starts so are costs (e.g. seconds_train), not proxies.
+COST_PREFIX = "seconds_"
 MIN_ARCHITECTURES = 10
 
 _SPACE_NAMES = {
@@ -69,6 +71,8 @@ class Problem:
     values: np.ndarray  # (n_archs, n_proxies), float64, as released
     accuracy: np.ndarray  # (n_archs,)
     source: str = ""
+    #: ``seconds_*`` columns: what computing a row cost; never proxies.
+    costs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def validate(self) -> Problem:
         """Check a whole problem (not a split of one) can be learned from; returns it."""
@@ -112,6 +116,7 @@ class Problem:
             self.values[np.ix_(rows, cols)],
             self.accuracy[rows],
             self.source,
+            {k: v[rows] for k, v in self.costs.items()},
         )
 
     def sentinel_rows(self) -> np.ndarray:
@@ -136,7 +141,10 @@ def _parse_float(text: str, where: str) -> float:
 
 
 def _read_table(path: Path, with_accuracy: bool):
-    """``(archs, accuracy or None, proxies, values)`` of a CSV with an ``arch`` column."""
+    """``(archs, accuracy or None, proxies, values, costs)`` of a CSV with an ``arch`` column.
+
+    Columns named ``seconds_*`` are costs (what a row took to compute), not proxies.
+    """
     try:
         with path.open(newline="") as fh:
             rows = list(csv.reader(fh))
@@ -149,12 +157,13 @@ def _read_table(path: Path, with_accuracy: bool):
     for column in required:
         if column not in header:
             raise GpsrError(f"{path}: missing column {column!r} (header: {', '.join(header)})")
-    proxies = tuple(h for h in header if h not in ("arch", "val_accuracy"))
+    costs = tuple(h for h in header if h.startswith(COST_PREFIX))
+    proxies = tuple(h for h in header if h not in ("arch", "val_accuracy", *costs))
     if not proxies:
         raise GpsrError(f"{path}: no proxy columns besides {' and '.join(required)}")
     arch_col = header.index("arch")
     acc_col = header.index("val_accuracy") if with_accuracy else None
-    proxy_cols = [header.index(p) for p in proxies]
+    proxy_cols = [header.index(p) for p in (*proxies, *costs)]
     archs, acc, values = [], [], []
     for lineno, row in enumerate(rows[1:], start=2):
         if not row:
@@ -168,9 +177,10 @@ def _read_table(path: Path, with_accuracy: bool):
             [_parse_float(row[c], f"{path}:{lineno} column {header[c]!r}") for c in proxy_cols]
         )
     _check_unique(archs, str(path))
-    matrix = np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies))
+    matrix = np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies) + len(costs))
     accuracy = np.asarray(acc, dtype=np.float64) if with_accuracy else None
-    return archs, accuracy, proxies, matrix
+    cost_values = {c: matrix[:, len(proxies) + k] for k, c in enumerate(costs)}
+    return archs, accuracy, proxies, matrix[:, : len(proxies)], cost_values
 
 
 def _is_proxy_table(path: Path) -> bool:
@@ -190,9 +200,10 @@ def _name_of(path: Path) -> tuple[str, str, str]:
 def load_csv(path: str | Path) -> Problem:
     """Load one problem from a CSV in the shared layout (``arch, val_accuracy, proxies...``)."""
     path = Path(path)
-    archs, accuracy, proxies, values = _read_table(path, with_accuracy=True)
+    archs, accuracy, proxies, values, costs = _read_table(path, with_accuracy=True)
     name, space, task = _name_of(path)
-    return Problem(name, space, task, archs, proxies, values, accuracy, str(path)).validate()
+    return Problem(name, space, task, archs, proxies, values, accuracy, str(path),
+                   costs).validate()
 
 
 def join_accuracies(proxy_table: str | Path, accuracies: str | Path) -> Problem:
@@ -202,8 +213,8 @@ def join_accuracies(proxy_table: str | Path, accuracies: str | Path) -> Problem:
     Architectures of the table that the benchmark file lacks are left out.
     """
     proxy_table, accuracies = Path(proxy_table), Path(accuracies)
-    archs, _, proxies, values = _read_table(proxy_table, with_accuracy=False)
-    bench_archs, bench_acc, _, _ = _read_table(accuracies, with_accuracy=True)
+    archs, _, proxies, values, costs = _read_table(proxy_table, with_accuracy=False)
+    bench_archs, bench_acc, _, _, _ = _read_table(accuracies, with_accuracy=True)
     accuracy_of = dict(zip(bench_archs, bench_acc))
     rows = [i for i, a in enumerate(archs) if a in accuracy_of]
     if not rows:
@@ -218,6 +229,7 @@ def join_accuracies(proxy_table: str | Path, accuracies: str | Path) -> Problem:
         values[rows],
         np.array([accuracy_of[archs[i]] for i in rows]),
         f"{proxy_table} joined with {accuracies}",
+        {k: v[rows] for k, v in costs.items()},
     ).validate()
 
 

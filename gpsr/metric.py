@@ -13,7 +13,6 @@ same protected semantics as during the search.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,15 +42,9 @@ class Metric:
     @classmethod
     def from_result(cls, path: str | Path) -> Metric:
         """The metric chosen by ``gpsr run`` (its ``result.json``)."""
-        path = Path(path)
-        try:
-            return cls(json.loads(path.read_text())["expression"]["infix"])
-        except OSError as exc:
-            raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-        except (KeyError, TypeError):
-            raise GpsrError(f"{path}: not a gpsr result.json (no expression.infix)") from None
+        from gpsr.search import read_result
+
+        return cls(read_result(Path(path))["expression"]["infix"])
 
     @classmethod
     def load(cls, text: str) -> Metric:

@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 import math
 import os
 import time
@@ -77,6 +76,8 @@ import numpy as np
 
 from gpsr.data import Problem, load_problems
 from gpsr.errors import GpsrError
+from gpsr.journal import read_journal, run_journaled
+from gpsr.kernels.kendall import kendall_tau
 
 #: Bumped whenever the recipe changes, so ``--resume`` never mixes two recipes.
 RECIPE_VERSION = 1
@@ -317,36 +318,6 @@ def _proxy_names() -> list[str]:
     return list(PROXIES)
 
 
-def _read_partial(path: Path, config: dict[str, Any]) -> dict[str, dict]:
-    """Records of an earlier run of the same build; a torn last line is dropped."""
-    lines = path.read_text().splitlines()
-    if not lines:  # interrupted before its header reached the disk
-        return {}
-    try:
-        header = json.loads(lines[0])["config"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        header = None
-    if header is None:
-        raise GpsrError(f"{path}: not a gpsr bench partial file (use --force to start over)")
-    for key, value in config.items():
-        if header.get(key) != value:
-            raise GpsrError(
-                f"{path}: was built with {key}={header.get(key)!r}, not {value!r} "
-                "(use the same options, or --force to start over)"
-            )
-    records: dict[str, dict] = {}
-    for lineno, line in enumerate(lines[1:], start=2):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            # Only the last line can be torn by an interruption.
-            if lineno == len(lines):
-                break
-            raise GpsrError(f"{path}:{lineno}: corrupt record (use --force)") from None
-        records[record["arch"]] = record
-    return records
-
-
 def _read_csv(path: Path, proxies: Sequence[str]) -> dict[str, dict]:
     """Records of an earlier, finished build written to ``path``."""
     with path.open(newline="") as fh:
@@ -431,33 +402,19 @@ def build(
               "seed": seed, "train_seed": train_seed, "proxies": proxies}
     records: dict[str, dict] = {}
     if partial.exists():
-        records = _read_partial(partial, config)
+        records = read_journal(partial, config, "arch")
     elif out.exists():
         records = _read_csv(out, proxies)
         _check_finished(records, _space_order(space, seed), out)
-    todo = [Job(i, a, space, task, epochs, train_seed, seed)
-            for i, a in enumerate(chosen) if a not in records]
-    total = len(chosen)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Rewriting the partial file drops a torn last line before new records follow it.
-    with partial.open("w") as fh:
-        fh.write(json.dumps({"config": config}) + "\n")
-        for record in records.values():
-            fh.write(json.dumps(record) + "\n")
-    if on_progress:
-        on_progress(total - len(todo), total)
+    jobs_todo = [Job(i, a, space, task, epochs, train_seed, seed) for i, a in enumerate(chosen)]
+    trained_before = len(records)
     start = time.perf_counter()
-    with partial.open("a") as fh:
-        for done, (_, record) in enumerate(executor.map(run_job, todo), start=1):
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            records[record["arch"]] = record
-            if on_progress:
-                on_progress(total - len(todo) + done, total)
+    records = run_journaled(partial, config, jobs_todo, lambda j: j.arch, run_job, executor,
+                            "arch", records, on_progress)
     _write_csv(out, [records[a] for a in chosen], proxies)
     partial.unlink()
-    return BuildResult(out, total, len(todo), time.perf_counter() - start, config)
+    return BuildResult(out, len(chosen), len(chosen) - trained_before,
+                       time.perf_counter() - start, config)
 
 
 def refresh_proxies(
@@ -506,24 +463,12 @@ def refresh_proxies(
 
 
 # ---- shipped problems and their figures --------------------------------------
-def without_time_columns(problem: Problem) -> Problem:
-    """``problem`` without the ``seconds_*`` columns, which are costs, not proxies."""
-    return problem.select(proxies=[p for p in problem.proxies if p not in TIME_COLUMNS])
-
-
 def shipped_problems(names: Sequence[str] | None = None) -> list[Problem]:
     """The problems that ship with gpsr (``gpsr/shipped/*.csv``), e.g. ``MINI201-DIGITS-CLASS``.
 
     ``names`` keeps only those, in that order (case-insensitive).
     """
-    return [without_time_columns(p) for p in load_problems(SHIPPED_DIR, names)]
-
-
-def kendall(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall tau-b (NaN when either side is constant)."""
-    from scipy.stats import kendalltau
-
-    return float(kendalltau(x, y).statistic)
+    return load_problems(SHIPPED_DIR, names)
 
 
 @dataclass
@@ -557,13 +502,12 @@ class ProblemFigures:
 def figures(problem: Problem, second_seed: Problem | None = None) -> ProblemFigures:
     """The figures of a built problem; ``second_seed`` is a rebuild with another train seed."""
     acc = problem.accuracy
-    times = {c: float(np.median(problem.column(c))) if c in problem.proxies else None
+    times = {c: float(np.median(problem.costs[c])) if c in problem.costs else None
              for c in TIME_COLUMNS}
-    clean = without_time_columns(problem)
     q = np.percentile(acc, [0, 25, 50, 75, 100])
     result = ProblemFigures(
         problem.name, len(problem), *map(float, q), float(acc.std()),
-        {p: kendall(clean.column(p), acc) for p in clean.proxies},
+        {p: float(kendall_tau(problem.column(p), acc)) for p in problem.proxies},
         times["seconds_train"], times["seconds_proxies"],
     )
     if second_seed is not None:
@@ -571,6 +515,6 @@ def figures(problem: Problem, second_seed: Problem | None = None) -> ProblemFigu
         shared = [(index[a], j) for j, a in enumerate(second_seed.archs) if a in index]
         if len(shared) >= 2:
             rows, cols = map(np.asarray, zip(*shared))
-            result.two_seed_tau = kendall(acc[rows], second_seed.accuracy[cols])
+            result.two_seed_tau = float(kendall_tau(acc[rows], second_seed.accuracy[cols]))
             result.two_seed_architectures = len(shared)
     return result

@@ -209,6 +209,20 @@ def _prepare_folder(folder: Path, dataset: Dataset, config: SearchConfig, runs: 
     _write_json(spec, wanted)
 
 
+def read_result(path: Path) -> dict:
+    """A ``result.json`` written by :func:`synthesize`."""
+    try:
+        report = json.loads(path.read_text())
+    except OSError as exc:
+        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    expression = report.get("expression") if isinstance(report, dict) else None
+    if not isinstance(expression, dict) or "infix" not in expression:
+        raise GpsrError(f"{path}: not a gpsr result.json (no expression.infix)")
+    return report
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))

@@ -1,0 +1,33 @@
+"""What every ``gpsr`` command shares: the consoles and the one-line error handling."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+
+from gpsr.errors import GpsrError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def friendly(command: Callable[..., None]) -> Callable[..., None]:
+    """User errors become one line on stderr and exit status 2, never a traceback; an
+    interruption says how to resume."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except GpsrError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; run the same command again to resume "
+                              "(with --resume where the command has it)")
+            raise typer.Exit(130) from None
+
+    return wrapper
