@@ -1,14 +1,16 @@
 """Agreement of gpsr's live proxies with the values NAS-Bench-Suite-Zero logged for NB201.
 
 300 architectures are drawn with a fixed seed from ``nb201-cifar10.csv`` (the 9,445 cells with
-final NB-Suite-Zero values, see its SOURCES.md). Each is built with ``gpsr.spaces`` (fresh
-PyTorch default initialisation, seeded per architecture) and scored with all 16 proxies on one
-batch of 64 real CIFAR-10 images (the shared test-split sample). Per proxy, Kendall's tau
-(scipy) between gpsr's value and the logged one is reported, with both proxies' tau against
-the logged validation accuracy, exact-match checks for params/flops and failure counts.
-Writes ``results/proxy-agreement.md`` and ``.json``.
+final NB-Suite-Zero values, see its SOURCES.md). Each is built with ``gpsr.spaces`` (PyTorch
+default initialisation, seeded per architecture) and scored with all 16 proxies on a batch of
+64 real CIFAR-10 images (the shared test-split sample). Per proxy: Kendall's tau (scipy)
+between gpsr's value and the logged one, exact-match checks for params/flops, failure counts,
+both proxies' tau against the logged validation accuracy, and a *re-draw* tau: gpsr against
+itself with other initial weights and another batch, the agreement any second run of the same
+definition can expect. Writes ``results/proxy-agreement.md`` and ``.json``.
 
 Usage: python benchmarks/proxy_agreement.py [--archs 300] [--seed 0] [--workers 2]
+       python benchmarks/proxy_agreement.py --render   (rewrite the .md from the .json)
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -27,64 +29,31 @@ from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILURE = -1e8
-#: What differs between the logged values and these, per proxy, for the report.
-NOTES = {
-    "params": "same count (torchstat rules on the same modules): must be identical",
-    "flops": "same count (torchstat rules on the same modules): must be identical",
-    "l2_norm": "depends only on the initial weights: same init distribution, other draws",
-    "synflow": "depends only on |initial weights| and the input shape: other draws",
-    "zen": "own Gaussian weights and inputs: other draws of the same distributions",
-    "nwot": "images differ (test sample, no augmentation vs augmented train batch)",
-    "jacov": "images and initial weights differ; a ratio of near-zero eigenvalues",
-    "epe_nas": "images, labels per class and weights differ; sums log|corr| per class",
-    "snip": "one cross-entropy gradient: other images, labels and weights",
-    "grad_norm": "one cross-entropy gradient: other images, labels and weights",
-    "fisher": "squared activation-gradient products: other images, labels and weights",
-    "grasp": "Hessian-gradient product, sign-mixed and noisy across draws",
-    "plain": "signed W.g, near zero for BN-scaled convs: dominated by noise",
-}
+_BATCHES: dict = {}
 
 
-#: Why the data-dependent proxies cannot agree exactly; appended to the markdown report.
-GAPS = """## Why the data-dependent proxies differ
-
-Every logged value comes from one NASLib run with its own random initial weights and its own
-minibatch; the values here use other draws of the same initialisation and other images:
-
-* **Images.** NB-Suite-Zero drew a batch of 64 from the CIFAR-10 *training* split with
-  random-crop and flip augmentation (NASLib's train loader); the shared sample holds only
-  *test* images, used without augmentation. Every proxy that reads data sees other pixels
-  and other labels.
-* **Weights.** Both sides use PyTorch's default initialisation, but different draws; for
-  NB201 the per-architecture spread of a proxy across draws is what limits tau, not the
-  definitions. params and flops do not depend on either, and match exactly.
-* **Early vs final.** Only the final release's values are compared (the table's columns are
-  FINAL, see SOURCES.md); the early May-2022 JSON used a batch of 32 (its nwot is about half).
-"""
-
-
-def _worker_init(threads: int, batch_seed: int) -> None:
+def _worker_init(threads: int, batch_seeds: list[int]) -> None:
     import torch
 
     from gpsr.proxies import default_batch
 
     torch.set_num_threads(threads)
-    global _BATCH
-    _BATCH = default_batch(64, seed=batch_seed)
+    for seed in batch_seeds:
+        _BATCHES[seed] = default_batch(64, seed=seed)
 
 
-def _score(job: tuple[int, str, int]) -> tuple[int, dict[str, float], float]:
+def _score(job: tuple[int, int, str, int, int]) -> tuple[int, int, dict[str, float], float]:
     import torch
 
     from gpsr.proxies import compute_proxies
     from gpsr.spaces import build_network
 
-    index, arch, seed = job
-    torch.manual_seed(seed)
+    draw, index, arch, init_seed, batch_seed = job
+    torch.manual_seed(init_seed)
     net = build_network("nb201", arch)
     start = time.perf_counter()
-    values = compute_proxies(net, _BATCH, device="cpu")
-    return index, values, time.perf_counter() - start
+    values = compute_proxies(net, _BATCHES[batch_seed], device="cpu")
+    return draw, index, values, time.perf_counter() - start
 
 
 def _tau(a: np.ndarray, b: np.ndarray) -> float:
@@ -92,8 +61,18 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
     return float(tau) if np.isfinite(tau) else float("nan")
 
 
-def _fmt(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:.3f}"
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:.3f}"
+
+
+def _conv_edge_tie_share(archs: list[str]) -> float:
+    """Share of arch pairs with the same number of conv edges. Under PyTorch's default init
+    E||W||^2 = out_channels/3 whatever the kernel size, so l2_norm's expectation depends on
+    that count alone; such pairs are ordered by init noise, and tau(l2_norm) between two
+    independent draws is capped near 1 minus this share."""
+    counts = [a.count("conv") for a in archs]
+    same = sum(1 for i, j in combinations(range(len(counts)), 2) if counts[i] == counts[j])
+    return same / (len(counts) * (len(counts) - 1) / 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "proxy-agreement")
+    parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(args.out.with_suffix(".json").read_text())
+        args.out.with_suffix(".md").write_text(_markdown(report))
+        return 0
 
     from gpsr.data import shared_dir
     from gpsr.proxies import PROXIES
@@ -118,25 +102,33 @@ def main(argv: list[str] | None = None) -> int:
     pick = np.random.default_rng(args.seed).choice(len(rows), size=args.archs, replace=False)
     rows = [rows[i] for i in sorted(pick)]
     logged_names = [c for c in rows[0] if c not in ("arch", "val_accuracy")]
-    jobs = [(i, row["arch"], args.seed * 100_000 + i) for i, row in enumerate(rows)]
-
-    values: list[dict[str, float] | None] = [None] * len(jobs)
-    seconds = [0.0] * len(jobs)
+    # Draw 0 is compared with the logged values; draw 1 re-draws weights and batch.
+    batch_seeds = [args.seed, args.seed + 1]
+    jobs = [
+        (d, i, row["arch"], (args.seed + d) * 100_000 + i, batch_seeds[d])
+        for d in (0, 1)
+        for i, row in enumerate(rows)
+    ]
+    values: list[list[dict[str, float]]] = [[{}] * len(rows) for _ in (0, 1)]
+    seconds = []
     start = time.perf_counter()
     with ProcessPoolExecutor(
-        args.workers, initializer=_worker_init, initargs=(args.threads, args.seed)
+        args.workers, initializer=_worker_init, initargs=(args.threads, batch_seeds)
     ) as pool:
-        for done, (i, vals, secs) in enumerate(pool.map(_score, jobs, chunksize=4), start=1):
-            values[i], seconds[i] = vals, secs
-            if done % 25 == 0:
-                print(f"{done}/{len(jobs)} archs, {time.perf_counter() - start:.0f}s", flush=True)
+        for done, (d, i, vals, secs) in enumerate(pool.map(_score, jobs, chunksize=4), start=1):
+            values[d][i] = vals
+            seconds.append(secs)
+            if done % 50 == 0:
+                print(f"{done}/{len(jobs)} scored, {time.perf_counter() - start:.0f}s", flush=True)
 
     acc = np.array([float(r["val_accuracy"]) for r in rows])
     per_proxy = {}
     for name in PROXIES:
-        ours = np.array([v[name] for v in values])
+        ours = np.array([v[name] for v in values[0]])
+        redraw = np.array([v[name] for v in values[1]])
         entry = {
             "gpsr_failures": int(np.sum(ours == FAILURE)),
+            "tau_gpsr_vs_redraw": _tau(ours, redraw),
             "tau_gpsr_vs_val_accuracy": _tau(ours, acc),
         }
         if name in logged_names:
@@ -155,15 +147,21 @@ def main(argv: list[str] | None = None) -> int:
         "table": str(table.relative_to(root)),
         "archs": args.archs,
         "seed": args.seed,
-        "batch": "64 CIFAR-10 test images from shared/data/images/cifar10-sample.npz, seed "
-        f"{args.seed}",
+        "batch": f"64 CIFAR-10 test images from shared/data/images/cifar10-sample.npz "
+        f"(seed {batch_seeds[0]}; re-draw seed {batch_seeds[1]})",
         "workers": args.workers,
         "threads_per_worker": args.threads,
         "median_s_per_arch": float(np.median(seconds)),
+        "l2_norm_conv_count_tie_share": _conv_edge_tie_share([r["arch"] for r in rows]),
         "proxies": per_proxy,
         "rows": [
-            {"arch": r["arch"], "val_accuracy": float(r["val_accuracy"]), "gpsr": v}
-            for r, v in zip(rows, values)
+            {
+                "arch": r["arch"],
+                "val_accuracy": float(r["val_accuracy"]),
+                "gpsr": v0,
+                "gpsr_redraw": v1,
+            }
+            for r, v0, v1 in zip(rows, values[0], values[1])
         ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -176,38 +174,93 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(per_proxy: dict[str, dict]) -> str:
     lines = [
-        "| proxy | tau(gpsr, logged) | tau(gpsr, val acc) | tau(logged, val acc) | identical "
-        "| failures gpsr/logged | what differs |",
+        "| proxy | tau(gpsr, logged) | tau(gpsr, gpsr re-draw) | tau(gpsr, val acc) "
+        "| tau(logged, val acc) | identical | failures gpsr/logged |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, e in per_proxy.items():
-        if "tau_gpsr_vs_logged" in e:
-            lines.append(
-                f"| {name} | {_fmt(e['tau_gpsr_vs_logged'])} | "
-                f"{_fmt(e['tau_gpsr_vs_val_accuracy'])} | {_fmt(e['tau_logged_vs_val_accuracy'])}"
-                f" | {'yes' if e['identical'] else 'no'} | {e['gpsr_failures']}/"
-                f"{e['logged_failures']} | {NOTES.get(name, '')} |"
-            )
-        else:
-            lines.append(
-                f"| {name} | not logged | {_fmt(e['tau_gpsr_vs_val_accuracy'])} | - | - | "
-                f"{e['gpsr_failures']}/- | no released per-arch values (SOURCES.md) |"
-            )
+        logged = "tau_gpsr_vs_logged" in e
+        identical = ("yes" if e["identical"] else "no") if logged else "-"
+        lines.append(
+            f"| {name} | {_fmt(e.get('tau_gpsr_vs_logged')) if logged else 'not logged'} | "
+            f"{_fmt(e['tau_gpsr_vs_redraw'])} | {_fmt(e['tau_gpsr_vs_val_accuracy'])} | "
+            f"{_fmt(e.get('tau_logged_vs_val_accuracy'))} | {identical} | "
+            f"{e['gpsr_failures']}/{e.get('logged_failures', '-')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _markdown(report: dict) -> str:
+    p = report["proxies"]
     return (
         "# Live proxies vs NAS-Bench-Suite-Zero (NB201, CIFAR-10)\n\n"
         f"{report['archs']} architectures drawn with seed {report['seed']} from "
         f"`{report['table']}`; batch: {report['batch']}; {report['workers']} worker processes "
         f"x {report['threads_per_worker']} thread(s), median {report['median_s_per_arch']:.2f} "
         "s per architecture (all 16 proxies, fused). Generated by "
-        "`benchmarks/proxy_agreement.py`; per-architecture values in `proxy-agreement.json`."
-        "\n\n" + _table(report["proxies"]) + "\n" + GAPS
+        "`benchmarks/proxy_agreement.py`; per-architecture values in `proxy-agreement.json`.\n\n"
+        "*tau(gpsr, gpsr re-draw)* scores the same architectures again with other initial "
+        "weights and another batch: it is the agreement a second run of the *same* definition "
+        "reaches, the ceiling for agreement with any one logged run.\n\n"
+        + _table(p)
+        + _gaps(report)
     )
 
 
+def _gaps(report: dict) -> str:
+    p = report["proxies"]
+    tie = report["l2_norm_conv_count_tie_share"]
+
+    def t(name: str, key: str = "tau_gpsr_vs_logged") -> str:
+        return _fmt(p[name][key])
+
+    return f"""
+## Reading the table
+
+**Identical.** params and flops are weight- and data-free and use torchstat's counting rules
+(NASLib's tensorwatch `ModelStats`) on the same modules: they match the logged values exactly
+on every architecture.
+
+**Data-free, init-dependent: synflow {t("synflow")}, zen {t("zen")}, l2_norm {t("l2_norm")}.**
+synflow and zen meet the 0.9 target. l2_norm does not, and cannot with other weight draws:
+under PyTorch's default init, E||W||^2 = out_channels/3 whatever the kernel size, so an NB201
+cell's expected l2_norm depends only on its number of conv edges. Within groups of equal conv
+count both the logged and the live values are init noise (relative spread ~0.1%), so those
+pairs are ordered at random; they are {tie:.1%} of the pairs, which caps tau near
+{1 - tie:.2f} (measured {t("l2_norm")}; gpsr against its own re-draw
+{t("l2_norm", "tau_gpsr_vs_redraw")}). Matching it would need NASLib's exact random stream.
+
+**Data-dependent.** Every logged value is one NASLib run with its own initial weights and its
+own batch: 64 *training* images with random-crop/flip augmentation, where the shared sample
+has only CIFAR-10 *test* images, used without augmentation. None of the three can be
+reproduced, so the gap to the logged values is compared with gpsr's re-draw tau:
+
+* nwot {t("nwot")} (re-draw {t("nwot", "tau_gpsr_vs_redraw")}), snip {t("snip")}
+  ({t("snip", "tau_gpsr_vs_redraw")}), grad_norm {t("grad_norm")}
+  ({t("grad_norm", "tau_gpsr_vs_redraw")}), fisher {t("fisher")}
+  ({t("fisher", "tau_gpsr_vs_redraw")}): as close to the logged run as to a re-run of
+  gpsr; their rankings are dominated by the number of ReLU/conv units.
+* jacov {t("jacov")} ({t("jacov", "tau_gpsr_vs_redraw")}) and epe_nas {t("epe_nas")}
+  ({t("epe_nas", "tau_gpsr_vs_redraw")}): spectra and log|corr| of input-Jacobian
+  correlations are sensitive to which images (and, for epe_nas, how many per class: ~6 in a
+  batch of 64) are drawn, so two draws already disagree this much.
+* grasp {t("grasp")} ({t("grasp", "tau_gpsr_vs_redraw")}): a sign-mixed Hessian-gradient
+  product; noisy across draws.
+* plain {t("plain")} ({t("plain", "tau_gpsr_vs_redraw")}): W . dL/dW is exactly 0 for every
+  conv followed by batch-norm (the loss is invariant to its scale), so plain is the small
+  residue of the classifier and the shortcut convs, and mostly noise; its tau against the
+  logged run is that of two independent noisy draws.
+
+In every data-dependent row the agreement with the logged values is within a few hundredths
+of gpsr's agreement with itself, and tau against validation accuracy matches the logged
+proxy's (columns 4 and 5): the gaps are the runs' randomness, not the definitions.
+Only final NB-Suite-Zero values are compared (the table's columns are FINAL; the early
+May-2022 JSON used a batch of 32, its nwot is about half).
+
+zico, meco and swap have no released per-architecture values (SOURCES.md, "Not found"), so
+only their re-draw stability and their tau against validation accuracy are reported.
+"""
+
+
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main())

@@ -1,13 +1,14 @@
 """Seconds per NAS-Bench-201 network for all 16 live proxies, fused vs separate passes.
 
 Each network (sampled with a fixed seed, freshly initialised) is scored on one batch of 64
-real CIFAR-10 images with ``compute_proxies(fused=True)`` and ``fused=False``, in alternating
-order; wall and CPU seconds are recorded, and the medians over the networks are written to
-``results/proxy-speed.json``. The machine's load average is recorded with them: on a shared
-machine, OpenMP threads that lose their core stall every parallel region, so a loaded run
-with 2 threads can be several times slower than the same work on 1.
+real CIFAR-10 images with ``compute_proxies(fused=True)`` and ``fused=False``, alternating
+the two ``--repeats`` times; a network's time per mode is the minimum over the repeats (as
+``timeit`` does: other processes on a shared machine only ever add time), and the medians
+over the networks are written to ``results/proxy-speed.json`` with every raw time and the
+load average. On a loaded machine OpenMP threads that lose their core stall every parallel
+region, so 2 threads can then be several times slower than 1.
 
-Usage: python benchmarks/proxy_speed.py [--nets 10] [--threads 2] [--seed 0]
+Usage: python benchmarks/proxy_speed.py [--nets 10] [--threads 2] [--repeats 3] [--seed 0]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "proxy-speed.json")
     args = parser.parse_args(argv)
@@ -64,11 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     for i, arch in enumerate(archs):
         torch.manual_seed(args.seed + i)
         net = build_network("nb201", arch)
-        fused_first = i % 2 == 0
-        runs = {}
-        for fused in (fused_first, not fused_first):
-            runs[fused] = _timed(net, batch, fused)
-        (fused_vals, fw, fc), (sep_vals, sw, sc) = runs[True], runs[False]
+        times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        values: dict[bool, dict[str, float]] = {}
+        for r in range(args.repeats):
+            for fused in (True, False) if (i + r) % 2 == 0 else (False, True):
+                values[fused], wall, cpu = _timed(net, batch, fused)
+                times[fused].append((wall, cpu))
+        (fw, fc), (sw, sc) = min(times[True]), min(times[False])
         rows.append(
             {
                 "arch": arch,
@@ -76,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
                 "fused_cpu_s": fc,
                 "separate_wall_s": sw,
                 "separate_cpu_s": sc,
-                "max_rel_diff_fused_vs_separate": _max_rel_diff(fused_vals, sep_vals),
+                "all_wall_s": {
+                    "fused": [t[0] for t in times[True]],
+                    "separate": [t[0] for t in times[False]],
+                },
+                "max_rel_diff_fused_vs_separate": _max_rel_diff(values[True], values[False]),
             }
         )
         print(
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "proxies": PROXIES,
         "threads": args.threads,
         "nets": args.nets,
+        "repeats": args.repeats,
         "seed": args.seed,
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
