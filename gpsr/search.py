@@ -9,6 +9,7 @@ equals that of an uninterrupted synthesis.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -44,9 +45,27 @@ class RunTask:
     checkpoint: str | None
 
 
+_SCORERS: dict[str, TauScorer] = {}
+
+
+def _scorer_for(task: RunTask) -> TauScorer:
+    """One scorer per worker and data: runs of a synthesis share its warm caches, which
+    hold pure functions of the expression and so cannot change any run's result."""
+    digest = hashlib.blake2b(repr((task.proxies, task.config.device)).encode())
+    for p in task.problems:
+        digest.update(p.name.encode())
+        digest.update(np.ascontiguousarray(p.values).tobytes())
+        digest.update(np.ascontiguousarray(p.accuracy).tobytes())
+    key = digest.hexdigest()
+    if key not in _SCORERS:
+        _SCORERS.clear()
+        _SCORERS[key] = TauScorer(task.problems, task.proxies, task.config.device)
+    return _SCORERS[key]
+
+
 def execute_run(task: RunTask) -> dict:
     """One run, checkpointed after every generation; picklable for any executor."""
-    scorer = TauScorer(task.problems, task.proxies, task.config.device)
+    scorer = _scorer_for(task)
     resume = None
     if task.checkpoint and os.path.exists(task.checkpoint):
         saved = _read_json(Path(task.checkpoint))
