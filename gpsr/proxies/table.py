@@ -1,6 +1,7 @@
 """gpsr's own proxy data: all 16 proxies for a seeded sample of a benchmark space.
 
-``gpsr proxies-table --space nb201 --archs 1000 --seed 0 --out FILE.csv`` writes
+``gpsr proxies-table --space nb201 --archs 1000 --seed 0 --out FILE.csv`` samples distinct
+architectures uniformly (a seeded permutation of the space) and writes
 ``arch, <16 proxies>, seconds_proxies`` (no accuracies: join them at load time with
 ``gpsr run --data FILE.csv --accuracies <benchmark>.csv``). Each network is built
 from a torch seed derived from ``(seed, arch)``, so its value does not depend on
@@ -36,6 +37,23 @@ class TableJob:
     seed: int
     images: str | None
     batch_size: int
+
+
+def distinct_sample(space: str, n: int, seed: int) -> list[str]:
+    """``n`` distinct architectures, uniformly; a smaller ``n`` gives a prefix of a larger one."""
+    from gpsr.spaces import all_archs, sample_archs
+
+    try:
+        archs = all_archs(space)
+    except GpsrError:  # spaces too large to enumerate: draw, keeping first occurrences
+        drawn = list(dict.fromkeys(sample_archs(space, 4 * n, seed)))
+        if len(drawn) < n:
+            raise GpsrError(f"could not draw {n} distinct {space} architectures") from None
+        return drawn[:n]
+    if n > len(archs):
+        raise GpsrError(f"--archs {n} exceeds the {len(archs)} architectures of {space}")
+    order = np.random.default_rng(seed).permutation(len(archs))
+    return [archs[i] for i in order[:n]]
 
 
 def network_seed(seed: int, arch: str) -> int:
@@ -80,7 +98,7 @@ def compute_table(
 ) -> Path:
     """Compute (or finish computing) the proxy table; returns the CSV path."""
     from gpsr.proxies import PROXIES
-    from gpsr.spaces import parse_arch, sample_archs
+    from gpsr.spaces import parse_arch
 
     out = Path(out)
     if out.suffix != ".csv":
@@ -95,7 +113,7 @@ def compute_table(
     if force:
         out.unlink(missing_ok=True)
         journal.unlink(missing_ok=True)
-    chosen = sample_archs(space, archs, seed)
+    chosen = distinct_sample(space, archs, seed)
     for arch in chosen:
         parse_arch(space, arch)
     config = {
