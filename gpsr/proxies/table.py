@@ -83,6 +83,18 @@ def compute_row(job: TableJob) -> dict:
     return {"arch": job.arch, "proxies": values, "seconds_proxies": time.perf_counter() - start}
 
 
+def _read_table_records(path: Path, proxies: list[str]) -> dict[str, dict]:
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and set(["arch", *proxies, "seconds_proxies"]) - set(rows[0]):
+        raise GpsrError(f"{path}: not a gpsr proxy table (use --force to start over)")
+    return {
+        r["arch"]: {"arch": r["arch"], "proxies": {p: float(r[p]) for p in proxies},
+                    "seconds_proxies": float(r["seconds_proxies"])}
+        for r in rows
+    }
+
+
 def compute_table(
     space: str,
     archs: int,
@@ -124,9 +136,12 @@ def compute_table(
         "batch_size": batch_size,
         "proxies": list(PROXIES),
     }
-    done = read_journal(journal, config, "arch") if journal.exists() else {}
-    if out.exists() and not journal.exists():
-        return out  # finished earlier
+    if journal.exists():
+        done = read_journal(journal, config, "arch")
+    elif out.exists():  # a finished table, perhaps of fewer architectures: extend it
+        done = _read_table_records(out, PROXIES)
+    else:
+        done = {}
     jobs = [TableJob(a, space, num_classes, seed, images, batch_size) for a in chosen]
     records = run_journaled(
         journal, config, jobs, lambda j: j.arch, compute_row, executor, "arch", done, on_progress
