@@ -75,7 +75,8 @@ def execute_run(task: RunTask) -> dict:
 
     def save(state: RunState) -> None:
         if task.checkpoint:
-            _write_json(Path(task.checkpoint), {"done": False, "state": state.to_dict()})
+            # Compact: a checkpoint is rewritten every generation, on the search's clock.
+            _write_json(Path(task.checkpoint), {"done": False, "state": state.to_dict()}, None)
 
     start = time.perf_counter()
     best, state = evolve(scorer, task.config, task.seed, resume, save)
@@ -242,9 +243,9 @@ def read_result(path: Path) -> dict:
     return report
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict, indent: int | None = 1) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(json.dumps(data, indent=indent))
     os.replace(tmp, path)
 
 
