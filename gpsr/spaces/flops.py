@@ -77,24 +77,14 @@ def _first_tensor(x: object) -> torch.Tensor | None:
     return None
 
 
-def count_flops(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -> float:
-    """FLOPs of one forward pass, in millions, counted as NASLib/tensorwatch did.
+def _leaves(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if not any(True for _ in m.children())]
 
-    ``input_shape`` includes the batch dimension; the benchmark tables use a batch of 1.
-    The network is run once in eval mode on zeros and restored to its previous mode.
-    """
-    total = 0
-    handles = []
 
-    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
-        nonlocal total
-        inp, out = _first_tensor(inputs), _first_tensor(output)
-        if inp is not None and out is not None:
-            total += _module_flops(module, inp, out)
-
-    for module in net.modules():
-        if not any(True for _ in module.children()):
-            handles.append(module.register_forward_hook(hook))
+def _forward_with_leaf_hook(net: nn.Module, input_shape: tuple[int, ...], hook) -> None:
+    """One eval-mode forward on zeros with ``hook`` on every leaf module; the network's
+    mode is restored and the hooks removed afterwards."""
+    handles = [m.register_forward_hook(hook) for m in _leaves(net)]
     was_training = net.training
     device = next((p.device for p in net.parameters()), torch.device("cpu"))
     try:
@@ -105,6 +95,23 @@ def count_flops(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -
         for handle in handles:
             handle.remove()
         net.train(was_training)
+
+
+def count_flops(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -> float:
+    """FLOPs of one forward pass, in millions, counted as NASLib/tensorwatch did.
+
+    ``input_shape`` includes the batch dimension; the benchmark tables use a batch of 1.
+    The network is run once in eval mode on zeros and restored to its previous mode.
+    """
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+        nonlocal total
+        inp, out = _first_tensor(inputs), _first_tensor(output)
+        if inp is not None and out is not None:
+            total += _module_flops(module, inp, out)
+
+    _forward_with_leaf_hook(net, input_shape, hook)
     return total / 1e6
 
 
@@ -121,23 +128,11 @@ def count_params_called(net: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32
     are left out.
     """
     called: set[int] = set()
-    handles = []
 
     def hook(module: nn.Module, inputs: tuple, output: object) -> None:
         called.add(id(module))
 
-    leaves = [m for m in net.modules() if not any(True for _ in m.children())]
-    for module in leaves:
-        handles.append(module.register_forward_hook(hook))
-    was_training = net.training
-    device = next((p.device for p in net.parameters()), torch.device("cpu"))
-    try:
-        net.eval()
-        with torch.no_grad():
-            net(torch.zeros(input_shape, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        net.train(was_training)
-    total = sum(p.numel() for m in leaves if id(m) in called for p in m.parameters(recurse=False))
+    _forward_with_leaf_hook(net, input_shape, hook)
+    total = sum(p.numel() for m in _leaves(net) if id(m) in called
+                for p in m.parameters(recurse=False))
     return total / 1e6
