@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from gpsr.cli.bench import bench_app
-from gpsr.cli.common import console, err_console, friendly
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gpsr.cli.bench import bench_app
+from gpsr.cli.common import console, err_console, friendly
 from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import make_executor

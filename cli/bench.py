@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from gpsr.cli.common import console, err_console, friendly
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,6 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+from gpsr.cli.common import console, err_console, friendly
 
 bench_app = typer.Typer(no_args_is_help=True,
                         help="gpsr's mini benchmark: build problems, report their figures.")

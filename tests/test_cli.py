@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gpsr.cli.app import app
 from typer.testing import CliRunner
 
 import gpsr
 import gpsr.search
+from gpsr.cli.app import app
 from gpsr.fitness import TauScorer
 from gpsr.genetic import evolve
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-from gpsr.kernels.evaluate import PopulationEvaluator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -20,6 +19,7 @@ from gpsr.expressions import Expression, parse
 from gpsr.fitness import Equation1, TauScorer
 from gpsr.functions import PROTECTED_VALUE
 from gpsr.genetic import SearchConfig, TreeFactory
+from gpsr.kernels.evaluate import PopulationEvaluator
 
 PROXIES = ("a", "b", "c", "d")
 

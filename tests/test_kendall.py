@@ -8,10 +8,11 @@ import warnings
 import numpy as np
 import pytest
 import scipy.stats
-from gpsr.kernels.kendall import KendallTarget, kendall_tau
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from gpsr.kernels.kendall import KendallTarget, kendall_tau
 
 TOL = 1e-12
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

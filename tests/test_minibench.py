@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gpsr.cli.app import app
 from typer.testing import CliRunner
 
+from gpsr.cli.app import app
 from gpsr.data import load_problems
 from gpsr.minibench import (
     RECIPE_VERSION,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
-from gpsr.cli.app import app
 from typer.testing import CliRunner
 
+from gpsr.cli.app import app
 from gpsr.data import join_accuracies, shared_dir
 from gpsr.proxies import PROXIES
 from gpsr.proxies.table import distinct_sample

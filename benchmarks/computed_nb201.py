@@ -1,0 +1,89 @@
+"""Taus of gpsr's own NB201 proxy data, and a synthesis over it with zico, meco and swap.
+
+Joins ``results/proxies/nb201-proxies.csv`` (made by ``gpsr proxies-table``) with the CIFAR-10
+and CIFAR-100 accuracies of ../shared (CIFAR-10 from the all-15,625 table in extra/, since the
+sample is uniform over every cell), then writes ``results/proxies/README.md``:
+
+    python benchmarks/computed_nb201.py --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numba
+
+import gpsr
+from gpsr.data import join_accuracies, shared_dir
+from gpsr.kernels.kendall import kendall_tau
+
+TABLE = Path("results/proxies/nb201-proxies.csv")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    shared = shared_dir()
+    if shared is None:
+        raise SystemExit("shared data not found; set GPSR_SHARED")
+    nbsz = shared / "data" / "nas-bench-suite-zero"
+    problems = [
+        join_accuracies(TABLE, nbsz / "extra" / "nb201-cifar10.final-zen-all15625.csv"),
+        join_accuracies(TABLE, nbsz / "nb201-cifar100.csv"),
+    ]
+    taus = {p.name: {q: float(kendall_tau(p.column(q), p.accuracy)) for q in p.proxies}
+            for p in problems}
+    dataset = gpsr.build_dataset(problems)
+    result = gpsr.synthesize(dataset, gpsr.SearchConfig(random_state=0), runs=args.runs,
+                             executor=gpsr.make_executor("local", jobs=2),
+                             out=TABLE.parent / "synthesis")
+    report = result.report
+    seconds = problems[0].costs.get("seconds_proxies")
+    lines = [
+        "# gpsr's own NB201 proxy data",
+        "",
+        f"`nb201-proxies.csv`: all 16 proxies for {len(problems[0])} NB201 cells sampled "
+        "uniformly (a seeded permutation of the 15,625, seed 0) and computed on the CPU with "
+        "`gpsr proxies-table --space nb201 --archs N --seed 0 --jobs 2 --out "
+        "results/proxies/nb201-proxies.csv`: batch 64 of the shared CIFAR-10 sample, one "
+        "seeded initialisation per cell. No accuracies are stored; they are joined at load time "
+        "(`gpsr run --data results/proxies/nb201-proxies.csv --accuracies <benchmark csv>`).",
+        "",
+        f"Median seconds per cell (all 16, one thread, 2 workers, shared machine): "
+        f"{float(sorted(seconds)[len(seconds) // 2]):.2f}." if seconds is not None else "",
+        "",
+        "## Kendall tau of each proxy (failures, -1e8, kept)",
+        "",
+        "| proxy | " + " | ".join(p.name for p in problems) + " |",
+        "|---|" + "---|" * len(problems),
+    ]
+    for q in problems[0].proxies:
+        lines.append(f"| {q} | " + " | ".join(f"{taus[p.name][q]:.3f}" for p in problems) + " |")
+    lines += [
+        "",
+        f"## Synthesis over both problems ({args.runs} runs, population 100, 50 generations)",
+        "",
+        f"`python benchmarks/computed_nb201.py --runs {args.runs}` (numba threads "
+        f"{numba.get_num_threads()}); full output in `synthesis/result.json`.",
+        "",
+        f"Chosen expression: `{report['expression']['infix']}`",
+        "",
+        "| split | " + " | ".join(dataset.names) + " |",
+        "|---|" + "---|" * len(dataset.names),
+    ]
+    for split in ("input", "test", "all"):
+        row = report["taus"][split]
+        lines.append(f"| {split} | " + " | ".join(f"{row[n]:.3f}" for n in dataset.names) + " |")
+    best = report["best_single_proxy"]
+    lines.append("| best single proxy (test) | " + " | ".join(
+        f"{best[n]['proxy']} {best[n]['test']:.3f}" for n in dataset.names) + " |")
+    (TABLE.parent / "README.md").write_text("\n".join(lines) + "\n")
+    (TABLE.parent / "proxy-taus.json").write_text(json.dumps(taus, indent=1))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
