@@ -27,7 +27,7 @@ from gpsr.proxies import (
     regularised_swap,
 )
 from gpsr.proxies import registry as proxy_registry
-from gpsr.proxies.passes import binary_pattern_keys
+from gpsr.proxies.passes import BoxAvgPool2d, binary_pattern_keys
 
 ALL16 = [
     "epe_nas",
@@ -275,6 +275,23 @@ def test_nwot_counts_relu_modules_not_containers_named_relu() -> None:
     k = c @ c.T + (1 - c) @ (1 - c).T
     got = compute_proxies(net, (x, y), ["nwot"], device=CPU)["nwot"]
     assert got == pytest.approx(np.linalg.slogdet(k)[1], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+        nn.AvgPool2d(3, stride=1, padding=1),
+        nn.AvgPool2d(2, stride=2),
+        nn.AvgPool2d((3, 2), stride=(2, 1), padding=(1, 0), count_include_pad=False),
+    ],
+)
+def test_box_average_pool_equals_native_pooling(pool: nn.AvgPool2d) -> None:
+    x = torch.randn((4, 5, 9, 8), generator=torch.Generator().manual_seed(0))
+    box = BoxAvgPool2d(
+        pool.kernel_size, pool.stride, pool.padding, count_include_pad=pool.count_include_pad
+    )
+    assert torch.allclose(box(x), pool(x), rtol=1e-6, atol=1e-6)
 
 
 def test_pattern_keys_beyond_64_samples() -> None:

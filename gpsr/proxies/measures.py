@@ -324,7 +324,7 @@ def zico(ctx: ProxyContext) -> float:
     ``compute_zico.py``. Departure: each part's gradient is its own (gradients are reset
     between parts, as the paper's equations define), while the official code never zeroes
     them, so its second sample is the running sum of both batches."""
-    net = ctx.copy()
+    net = ctx.shared_copy()
     layers = weight_layers(net)
     weights = [m.weight for m in layers]
     samples: list[list[Tensor | None]] = []
@@ -357,7 +357,7 @@ def meco(ctx: ProxyContext) -> float:
     (8 random channels rescaled by channels/8). Eigenvalues come from float64 ``eigvalsh``
     where the official code calls float32 ``eig``. A network that cannot run one image in
     train mode (batch-norm after global pooling raises ValueError) scores -1e8."""
-    net = ctx.copy()
+    net = ctx.shared_copy()
     matrices: list[Tensor] = []
 
     def hook(module: nn.Module, inputs: tuple, output: object) -> None:

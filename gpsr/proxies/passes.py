@@ -50,6 +50,30 @@ def weight_layers(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+class BoxAvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d`` computed as a depthwise convolution with a box kernel divided by the
+    window counts: the same averages, but oneDNN runs it, its backward and its double backward
+    about 4x faster than the native pooling kernels (a quarter of an NB201 pass with pooling
+    edges). Still an ``nn.AvgPool2d``, so FLOP counting and hooks see the module unchanged;
+    ceil_mode and divisor_override fall back to the native kernel."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or self.ceil_mode or self.divisor_override is not None:
+            return super().forward(x)
+        kernel, stride, padding = _pair(self.kernel_size), _pair(self.stride), _pair(self.padding)
+        box = torch.ones((x.shape[1], 1, *kernel), dtype=x.dtype, device=x.device)
+        sums = F.conv2d(x, box, stride=stride, padding=padding, groups=x.shape[1])
+        if self.count_include_pad or padding == (0, 0):
+            return sums / (kernel[0] * kernel[1])
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+        counts = F.conv2d(ones, box[:1], stride=stride, padding=padding)
+        return sums / counts
+
+
 def working_copy(
     net: nn.Module,
     device: torch.device,
@@ -59,6 +83,7 @@ def working_copy(
 ) -> nn.Module:
     """A private train-mode copy of ``net`` on ``device``; ``batch_norm=False`` turns every
     BatchNorm into an identity (NASLib's ``get_prunable_copy(bn=False)``, used by synflow).
+    Plain ``nn.AvgPool2d`` modules become :class:`BoxAvgPool2d` (same values, faster).
     Channels-last runs oneDNN's convolutions and batch-norm about 1.5x faster on CPU, but
     double backward (grasp) about 1.3x slower, so a pass with a Hessian product asks for
     NCHW."""
@@ -68,6 +93,9 @@ def working_copy(
             for name, child in parent._modules.items():
                 if isinstance(child, _BATCH_NORMS):
                     parent._modules[name] = nn.Identity()
+    for m in clone.modules():
+        if type(m) is nn.AvgPool2d:
+            m.__class__ = BoxAvgPool2d
     clone = clone.to(device=device, dtype=dtype) if dtype else clone.to(device=device)
     if channels_last:
         clone = clone.to(memory_format=torch.channels_last)

@@ -94,17 +94,30 @@ class ProxyContext:
         self.seed = seed
         self._needs = needs
         self._main: MainPass | None = None
+        self._shared: nn.Module | None = None
 
     def copy(
         self, dtype: torch.dtype | None = None, batch_norm: bool = True, channels_last: bool = True
     ) -> nn.Module:
-        """A fresh train-mode copy of the caller's network on the device."""
+        """A fresh train-mode copy of the caller's network on the device, for passes that
+        change its weights (synflow, zen)."""
         return working_copy(self.net, self.device, dtype, batch_norm, channels_last)
+
+    def shared_copy(self, channels_last: bool = True) -> nn.Module:
+        """The context's one working copy, in the asked-for layout, for passes that leave the
+        weights alone (the main pass, zico, meco): they change only batch-norm running
+        statistics, which train-mode forwards never read. Saves a deep copy per pass."""
+        if self._shared is None:
+            self._shared = self.copy(channels_last=channels_last)
+        else:
+            layout = torch.channels_last if channels_last else torch.contiguous_format
+            self._shared.to(memory_format=layout)
+        return self._shared
 
     @property
     def main(self) -> MainPass:
         if self._main is None:
-            net = self.copy(channels_last=main_pass_layout(self._needs))
+            net = self.shared_copy(channels_last=main_pass_layout(self._needs))
             self._main = run_main_pass(net, self.images, self.targets, self._needs)
         return self._main
 

@@ -89,8 +89,11 @@ def _read_table_records(path: Path, proxies: list[str]) -> dict[str, dict]:
     if rows and set(["arch", *proxies, "seconds_proxies"]) - set(rows[0]):
         raise GpsrError(f"{path}: not a gpsr proxy table (use --force to start over)")
     return {
-        r["arch"]: {"arch": r["arch"], "proxies": {p: float(r[p]) for p in proxies},
-                    "seconds_proxies": float(r["seconds_proxies"])}
+        r["arch"]: {
+            "arch": r["arch"],
+            "proxies": {p: float(r[p]) for p in proxies},
+            "seconds_proxies": float(r["seconds_proxies"]),
+        }
         for r in rows
     }
 
