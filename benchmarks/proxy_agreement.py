@@ -156,12 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         "l2_norm_conv_count_tie_share": _conv_edge_tie_share([r["arch"] for r in rows]),
         "proxies": per_proxy,
         "rows": [
-            {
-                "arch": r["arch"],
-                "val_accuracy": float(r["val_accuracy"]),
-                "gpsr": v0,
-                "gpsr_redraw": v1,
-            }
+            # The shared table's own columns stay out: join on arch to compare.
+            {"arch": r["arch"], "gpsr": v0, "gpsr_redraw": v1}
             for r, v0, v1 in zip(rows, values[0], values[1])
         ],
     }

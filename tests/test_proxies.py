@@ -111,16 +111,8 @@ def test_every_proxy_is_finite_on_a_tiny_net(reference: dict[str, float]) -> Non
 
 
 def test_fused_path_equals_separate_path(reference: dict[str, float]) -> None:
-    # Equal up to float32 rounding: a main pass with grasp's Hessian product runs NCHW,
-    # one without runs channels-last, and epe_nas's log(|corr| + 1e-5) magnifies the
-    # last bits of near-zero correlations.
-    separate = compute_proxies(tiny_net(), random_batch(), device=CPU, fused=False)
-    for name in ALL16:
-        assert separate[name] == pytest.approx(reference[name], rel=1e-5), name
-    same_layout = ["grad_norm", "snip", "plain", "fisher", "jacov", "epe_nas", "nwot", "swap"]
-    fused = compute_proxies(tiny_net(), random_batch(), same_layout, device=CPU)
-    separate = compute_proxies(tiny_net(), random_batch(), same_layout, device=CPU, fused=False)
-    assert fused == separate
+    # Bitwise: every pass runs the same computation whether or not it is shared.
+    assert compute_proxies(tiny_net(), random_batch(), device=CPU, fused=False) == reference
 
 
 def test_a_subset_and_its_order_are_kept(reference: dict[str, float]) -> None:

@@ -85,8 +85,7 @@ def working_copy(
     BatchNorm into an identity (NASLib's ``get_prunable_copy(bn=False)``, used by synflow).
     Plain ``nn.AvgPool2d`` modules become :class:`BoxAvgPool2d` (same values, faster).
     Channels-last runs oneDNN's convolutions and batch-norm about 1.5x faster on CPU, but
-    double backward (grasp) about 1.3x slower, so a pass with a Hessian product asks for
-    NCHW."""
+    double backward (grasp) about 1.3x slower (see :data:`MAIN_PASS_CHANNELS_LAST`)."""
     clone = copy.deepcopy(net)
     if not batch_norm:
         for parent in list(clone.modules()):
@@ -259,16 +258,17 @@ class MainPass:
     params: int | None = None
 
 
-def main_pass_layout(needs: frozenset[str]) -> bool:
-    """Whether the main pass runs channels-last: not when it takes a Hessian product."""
-    return "hvp" not in needs
+#: The main pass runs NCHW: grasp's Hessian product, most of a fused pass, is ~1.3x slower
+#: channels-last, and one layout for every main pass keeps a proxy's fused and separate
+#: values bitwise equal (float32 gradients of a deep net move by ~1e-3 between layouts).
+MAIN_PASS_CHANNELS_LAST = False
 
 
 def run_main_pass(
     net: nn.Module, images: Tensor, targets: Tensor, needs: frozenset[str]
 ) -> MainPass:
     """One forward of ``images`` through ``net`` (a working copy in the layout
-    :func:`main_pass_layout` picks) and the asked-for backwards."""
+    :data:`MAIN_PASS_CHANNELS_LAST`) and the asked-for backwards."""
     layers = weight_layers(net)
     relus = (
         _ReluRecorder(net, "relu_gram" in needs, "relu_patterns" in needs)
@@ -277,7 +277,7 @@ def run_main_pass(
     )
     outs = _LayerOutputs(layers) if "layer_grad" in needs else None
     stats = ModuleStats(net) if "stats" in needs else None
-    x = to_layout(images, main_pass_layout(needs)).requires_grad_("input_grad" in needs)
+    x = to_layout(images, MAIN_PASS_CHANNELS_LAST).requires_grad_("input_grad" in needs)
     try:
         with torch.set_grad_enabled(bool(needs & _GRAD_NEEDS)):
             logits = forward(net, x)

@@ -27,11 +27,11 @@ from gpsr.data import FAILURE_SENTINEL
 from gpsr.errors import GpsrError
 from gpsr.proxies.inputs import check_batch
 from gpsr.proxies.passes import (
+    MAIN_PASS_CHANNELS_LAST,
     MAIN_PASS_NEEDS,
     VALUE_NEEDS,
     MainPass,
     NonFiniteForward,
-    main_pass_layout,
     run_main_pass,
     working_copy,
 )
@@ -117,7 +117,7 @@ class ProxyContext:
     @property
     def main(self) -> MainPass:
         if self._main is None:
-            net = self.shared_copy(channels_last=main_pass_layout(self._needs))
+            net = self.shared_copy(channels_last=MAIN_PASS_CHANNELS_LAST)
             self._main = run_main_pass(net, self.images, self.targets, self._needs)
         return self._main
 
