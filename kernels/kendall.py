@@ -1,11 +1,17 @@
 """Kendall tau-b of many candidate rankings against one target, in numba, O(n log n) per row.
 
 Knight's algorithm (J. Amer. Statist. Assoc. 61, 1966), as scipy.stats.kendalltau
-also uses it: order the pairs by (target, candidate), count the candidate's
-inversions with a merge sort, and count ties in the target, in the candidate and
-in both. The target is sorted once for the whole batch; each row is permuted by
-that order, sorted inside each run of tied targets, then merge-sorted while its
-discordant pairs are counted. Rows run in parallel.
+also uses it: discordant pairs are the candidate's inversions once pairs are put in
+target order, and tau-b's denominator needs the ties in the target, in the
+candidate and in both. The target is prepared once for the whole batch: its order,
+and (when there are few) the list of position pairs it ties. Each candidate row is
+permuted into target order; inversions and joint ties inside tied-target runs come
+from that pair list (they are not discordant); the row's inversions come from a
+bottom-up merge sort, whose sorted output also gives the candidate's own ties.
+
+Speed: a branch-free merge step is bound by the latency of its load-compare-advance
+chain, so four rows are merged in lockstep, each with its own chain, which lets the
+CPU overlap them. Blocks of four rows run in parallel.
 """
 
 from __future__ import annotations
@@ -21,57 +27,36 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     # OpenMP's spinning workers cost up to 200x on a busy machine for these short calls.
     numba.config.THREADING_LAYER = "workqueue"
 
-_RUN = 16  # blocks this small are sorted by insertion, which counts their inversions cheaply
-
-
-@numba.njit(cache=True, nogil=True)
-def _insertion_count(x: np.ndarray, start: int, end: int) -> np.int64:
-    """Insertion-sort ``x[start:end]`` in place; return its strict inversions (one per shift)."""
-    swaps = np.int64(0)
-    for i in range(start + 1, end):
-        v = x[i]
-        j = i - 1
-        while j >= start and x[j] > v:
-            x[j + 1] = x[j]
-            j -= 1
-        swaps += i - 1 - j
-        x[j + 1] = v
-    return swaps
+#: Rows merged in lockstep (four independent dependency chains hide each other's latency).
+LANES = 4
+#: Below this run width a merge is too short for the bounds-free inner loop to pay off.
+_SAFE_WIDTH = 16
+#: Tied-target pairs are listed when there are at most this many per architecture;
+#: beyond that (huge runs of equal accuracies) each run is sorted instead.
+_PAIRS_PER_ROW = 16
 
 
 @numba.njit(cache=True, nogil=True)
 def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
-    """Sort ``values`` in place; return the number of strict inversions (i < j, v_i > v_j)."""
+    """Sort the 1-D ``values`` in place; return its strict inversions (i < j, v_i > v_j)."""
     n = values.shape[0]
     swaps = np.int64(0)
-    for start in range(0, n, _RUN):
-        swaps += _insertion_count(values, start, min(start + _RUN, n))
-    width = _RUN
+    width = 1
     src, dst = values, buffer
     while width < n:
-        start = 0
-        while start < n:
+        for start in range(0, n, 2 * width):
             mid = min(start + width, n)
             end = min(start + 2 * width, n)
-            i, j, k = start, mid, start
-            while i < mid and j < end:
-                # Branch-free: which side wins is data-dependent and mispredicts half the time.
-                a, b = src[i], src[j]
-                right = b < a
-                dst[k] = b if right else a
-                swaps += (mid - i) if right else 0
-                j += right
-                i += 1 - right
-                k += 1
-            while i < mid:
-                dst[k] = src[i]
-                i += 1
-                k += 1
-            while j < end:
-                dst[k] = src[j]
-                j += 1
-                k += 1
-            start += 2 * width
+            i, j = start, mid
+            for k in range(start, end):
+                take_right = (j < end) and (i >= mid or src[j] < src[i])
+                if take_right:
+                    dst[k] = src[j]
+                    swaps += mid - i
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
         src, dst = dst, src
         width *= 2
     if src is not values:
@@ -79,53 +64,248 @@ def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
     return swaps
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _guarded_step(src, dst, lane, i, j, k, mid, end):
+    """One merge step with bounds folded into the choice; ``src`` has a spare last slot."""
+    right = (j < end) & ((i >= mid) | (src[lane, j] < src[lane, i]))
+    dst[lane, k] = src[lane, j] if right else src[lane, i]
+    return np.int64(right)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finish_lane(src, dst, lane, i, j, mid, end, swaps):
+    """Complete one lane's merge after the lockstep loop stopped (one side may be empty)."""
+    k = i + j - mid
+    while i < mid and j < end:
+        if src[lane, j] < src[lane, i]:
+            dst[lane, k] = src[lane, j]
+            swaps += mid - i
+            j += 1
+        else:
+            dst[lane, k] = src[lane, i]
+            i += 1
+        k += 1
+    while i < mid:
+        dst[lane, k] = src[lane, i]
+        i += 1
+        k += 1
+    while j < end:
+        dst[lane, k] = src[lane, j]
+        j += 1
+        k += 1
+    return swaps
+
+
+@numba.njit(cache=True, nogil=True)
+def _insertion_count(x, lane, start, end):
+    """Insertion-sort ``x[lane, start:end]`` (a short tail); return its strict inversions."""
+    swaps = np.int64(0)
+    for i in range(start + 1, end):
+        v = x[lane, i]
+        j = i - 1
+        while j >= start and x[lane, j] > v:
+            x[lane, j + 1] = x[lane, j]
+            j -= 1
+        swaps += i - 1 - j
+        x[lane, j + 1] = v
+    return swaps
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sort4(x, lane, k):
+    """Sort ``x[lane, k:k+4]`` with a five-comparator network; return its strict inversions."""
+    a, b, c, d = x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3]
+    inversions = (np.int64(a > b) + np.int64(a > c) + np.int64(a > d)
+                  + np.int64(b > c) + np.int64(b > d) + np.int64(c > d))
+    a, b = min(a, b), max(a, b)
+    c, d = min(c, d), max(c, d)
+    a, c = min(a, c), max(a, c)
+    b, d = min(b, d), max(b, d)
+    b, c = min(b, c), max(b, c)
+    x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3] = a, b, c, d
+    return inversions
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sort8(x, lane, k):
+    """Sort ``x[lane, k:k+8]``, two sorted runs of four, with Batcher's odd-even merge
+    network; return the pairs across the runs that are inverted."""
+    a0, a1, a2, a3 = x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3]
+    b0, b1, b2, b3 = x[lane, k + 4], x[lane, k + 5], x[lane, k + 6], x[lane, k + 7]
+    inversions = np.int64(0)
+    for b in (b0, b1, b2, b3):
+        inversions += np.int64(b < a0) + np.int64(b < a1) + np.int64(b < a2) + np.int64(b < a3)
+    a0, b0 = min(a0, b0), max(a0, b0)
+    a1, b1 = min(a1, b1), max(a1, b1)
+    a2, b2 = min(a2, b2), max(a2, b2)
+    a3, b3 = min(a3, b3), max(a3, b3)
+    a2, b0 = min(a2, b0), max(a2, b0)
+    a3, b1 = min(a3, b1), max(a3, b1)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a3, b0 = min(a3, b0), max(a3, b0)
+    b1, b2 = min(b1, b2), max(b1, b2)
+    x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3] = a0, a1, a2, a3
+    x[lane, k + 4], x[lane, k + 5], x[lane, k + 6], x[lane, k + 7] = b0, b1, b2, b3
+    return inversions
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_count_lanes(src: np.ndarray, dst: np.ndarray, n: int, swaps: np.ndarray) -> bool:
+    """Merge-sort the ``LANES`` rows of ``src[:, :n]`` together, adding each row's strict
+    inversions to ``swaps``. Both arrays need ``n + 1`` columns. Returns True when the
+    sorted rows ended in ``dst``."""
+    s0, s1, s2, s3 = swaps[0], swaps[1], swaps[2], swaps[3]
+    width = 1
+    # Runs of eight sorted by networks replace the three narrowest merge passes.
+    full = n - n % 8
+    for k in range(0, full, 4):
+        s0 += _sort4(src, 0, k)
+        s1 += _sort4(src, 1, k)
+        s2 += _sort4(src, 2, k)
+        s3 += _sort4(src, 3, k)
+    for k in range(0, full, 8):
+        s0 += _sort8(src, 0, k)
+        s1 += _sort8(src, 1, k)
+        s2 += _sort8(src, 2, k)
+        s3 += _sort8(src, 3, k)
+    s0 += _insertion_count(src, 0, full, n)
+    s1 += _insertion_count(src, 1, full, n)
+    s2 += _insertion_count(src, 2, full, n)
+    s3 += _insertion_count(src, 3, full, n)
+    width = 8
+    in_dst = False
+    while width < n:
+        for start in range(0, n, 2 * width):
+            mid = min(start + width, n)
+            end = min(start + 2 * width, n)
+            i0 = i1 = i2 = i3 = start
+            j0 = j1 = j2 = j3 = mid
+            if width < _SAFE_WIDTH:
+                for k in range(start, end):
+                    r0 = _guarded_step(src, dst, 0, i0, j0, k, mid, end)
+                    r1 = _guarded_step(src, dst, 1, i1, j1, k, mid, end)
+                    r2 = _guarded_step(src, dst, 2, i2, j2, k, mid, end)
+                    r3 = _guarded_step(src, dst, 3, i3, j3, k, mid, end)
+                    s0 += r0 * (mid - i0)
+                    s1 += r1 * (mid - i1)
+                    s2 += r2 * (mid - i2)
+                    s3 += r3 * (mid - i3)
+                    i0 += 1 - r0
+                    i1 += 1 - r1
+                    i2 += 1 - r2
+                    i3 += 1 - r3
+                    j0 += r0
+                    j1 += r1
+                    j2 += r2
+                    j3 += r3
+                continue
+            k = start
+            while True:
+                # In this many steps no lane can run out of either side: no bounds checks.
+                steps = min(min(mid - i0, end - j0), min(mid - i1, end - j1))
+                steps = min(steps, min(min(mid - i2, end - j2), min(mid - i3, end - j3)))
+                if steps <= 0:
+                    break
+                for _ in range(steps):
+                    a0, b0 = src[0, i0], src[0, j0]
+                    a1, b1 = src[1, i1], src[1, j1]
+                    a2, b2 = src[2, i2], src[2, j2]
+                    a3, b3 = src[3, i3], src[3, j3]
+                    r0, r1, r2, r3 = b0 < a0, b1 < a1, b2 < a2, b3 < a3
+                    dst[0, k] = b0 if r0 else a0
+                    dst[1, k] = b1 if r1 else a1
+                    dst[2, k] = b2 if r2 else a2
+                    dst[3, k] = b3 if r3 else a3
+                    s0 += (mid - i0) if r0 else 0
+                    s1 += (mid - i1) if r1 else 0
+                    s2 += (mid - i2) if r2 else 0
+                    s3 += (mid - i3) if r3 else 0
+                    i0 += 1 - r0
+                    i1 += 1 - r1
+                    i2 += 1 - r2
+                    i3 += 1 - r3
+                    j0 += r0
+                    j1 += r1
+                    j2 += r2
+                    j3 += r3
+                    k += 1
+            s0 = _finish_lane(src, dst, 0, i0, j0, mid, end, s0)
+            s1 = _finish_lane(src, dst, 1, i1, j1, mid, end, s1)
+            s2 = _finish_lane(src, dst, 2, i2, j2, mid, end, s2)
+            s3 = _finish_lane(src, dst, 3, i3, j3, mid, end, s3)
+        src, dst = dst, src
+        width *= 2
+        in_dst = not in_dst
+    swaps[0], swaps[1], swaps[2], swaps[3] = s0, s1, s2, s3
+    return in_dst
+
+
 @numba.njit(cache=True, nogil=True)
 def _tie_pairs(x: np.ndarray, start: int, end: int) -> np.int64:
-    """Pairs of equal values in the sorted run ``x[start:end]``."""
+    """Pairs of equal values in the sorted run ``x[start:end]``, without branches."""
     total = np.int64(0)
-    run = np.int64(1)
+    run = np.int64(0)  # earlier members of the current run of equal values
     for i in range(start + 1, end):
-        if x[i] == x[i - 1]:
-            run += 1
-        else:
-            total += run * (run - 1) // 2
-            run = 1
-    return total + run * (run - 1) // 2
+        run = run + 1 if x[i] == x[i - 1] else 0
+        total += run
+    return total
 
 
 @numba.njit(cache=True, parallel=True)
 def _tau_rows(
-    rows: np.ndarray, order: np.ndarray, group_starts: np.ndarray, target_ties: np.int64
+    rows: np.ndarray,
+    order: np.ndarray,
+    group_starts: np.ndarray,
+    tied_first: np.ndarray,
+    tied_second: np.ndarray,
+    use_pairs: bool,
+    target_ties: np.int64,
 ) -> np.ndarray:
     n_rows, n = rows.shape
     out = np.empty(n_rows, dtype=np.float64)
     total = np.int64(n) * (n - 1) // 2
-    n_groups = group_starts.shape[0] - 1
-    for r in numba.prange(n_rows):
-        x = np.empty(n, dtype=np.float64)
-        for i in range(n):
-            x[i] = rows[r, order[i]]
-        buffer = np.empty(n, dtype=np.float64)
-        joint_ties = np.int64(0)
-        for g in range(n_groups):
-            a, b = group_starts[g], group_starts[g + 1]
-            # Sorting x inside each run of tied targets orders pairs by (target, x).
-            if b - a > 4 * _RUN:
-                _merge_count(x[a:b], buffer[a:b])
-            elif b - a > 1:
-                _insertion_count(x, a, b)
-            if b - a > 1:
-                joint_ties += _tie_pairs(x, a, b)
-        discordant = _merge_count(x, buffer)
-        x_ties = _tie_pairs(x, 0, n)
-        numerator = total - x_ties - target_ties + joint_ties - 2 * discordant
-        denom_x = total - x_ties
-        denom_y = total - target_ties
-        if denom_x == 0 or denom_y == 0:
-            out[r] = np.nan
+    n_blocks = (n_rows + LANES - 1) // LANES
+    for block in numba.prange(n_blocks):
+        x = np.empty((LANES, n + 1), dtype=np.float64)
+        buffer = np.empty((LANES, n + 1), dtype=np.float64)
+        for lane in range(LANES):
+            r = min(block * LANES + lane, n_rows - 1)  # a short last block repeats its last row
+            for i in range(n):
+                x[lane, i] = rows[r, order[i]]
+        inside = np.zeros(LANES, dtype=np.int64)  # inversions within tied-target runs
+        joint = np.zeros(LANES, dtype=np.int64)
+        if use_pairs:
+            for t in range(tied_first.shape[0]):
+                p, q = tied_first[t], tied_second[t]
+                for lane in range(LANES):
+                    inside[lane] += x[lane, p] > x[lane, q]
+                    joint[lane] += x[lane, p] == x[lane, q]
         else:
-            tau = numerator / np.sqrt(np.float64(denom_x)) / np.sqrt(np.float64(denom_y))
-            out[r] = min(1.0, max(-1.0, tau))  # rounding can step past +/-1, as scipy clips
+            # Sorting inside each run of tied targets orders pairs by (target, x), so
+            # the global merge no longer counts them.
+            for g in range(group_starts.shape[0] - 1):
+                a, b = group_starts[g], group_starts[g + 1]
+                if b - a > 1:
+                    for lane in range(LANES):
+                        _merge_count(x[lane, a:b], buffer[lane, a:b])
+                        joint[lane] += _tie_pairs(x[lane], a, b)
+        inversions = np.zeros(LANES, dtype=np.int64)
+        in_buffer = _merge_count_lanes(x, buffer, n, inversions)
+        ordered = buffer if in_buffer else x
+        for lane in range(LANES):
+            r = block * LANES + lane
+            if r >= n_rows:
+                break
+            discordant = inversions[lane] - inside[lane]
+            x_ties = _tie_pairs(ordered[lane], 0, n)
+            numerator = total - x_ties - target_ties + joint[lane] - 2 * discordant
+            denom_x = total - x_ties
+            denom_y = total - target_ties
+            if denom_x == 0 or denom_y == 0:
+                out[r] = np.nan
+            else:
+                tau = numerator / np.sqrt(np.float64(denom_x)) / np.sqrt(np.float64(denom_y))
+                out[r] = min(1.0, max(-1.0, tau))  # rounding can step past +/-1; scipy clips
     return out
 
 
@@ -147,6 +327,18 @@ class KendallTarget:
         self.group_starts = np.concatenate(([0], breaks, [self.n])).astype(np.int64)
         sizes = np.diff(self.group_starts)
         self.ties = np.int64((sizes * (sizes - 1) // 2).sum())
+        self.use_pairs = bool(self.ties <= _PAIRS_PER_ROW * max(self.n, 1))
+        first, second = [], []
+        if self.use_pairs:
+            for start, size in zip(self.group_starts[:-1], sizes):
+                if size > 1:
+                    u, v = np.triu_indices(size, 1)
+                    first.append(start + u)
+                    second.append(start + v)
+        self.tied_first = np.concatenate(first).astype(np.int64) if first else np.empty(0, np.int64)
+        self.tied_second = (
+            np.concatenate(second).astype(np.int64) if second else np.empty(0, np.int64)
+        )
 
     def tau(self, rows: np.ndarray) -> np.ndarray:
         """Tau-b of each row of ``rows`` (shape ``(k, n)`` or ``(n,)``) against the target."""
@@ -155,10 +347,11 @@ class KendallTarget:
         rows = rows.reshape(1, -1) if single else rows
         if rows.shape[1] != self.n:
             raise ValueError(f"rows have {rows.shape[1]} columns, target has {self.n}")
-        if self.n < 2:
+        if self.n < 2 or rows.shape[0] == 0:
             out = np.full(rows.shape[0], np.nan)
         else:
-            out = _tau_rows(rows, self.order, self.group_starts, self.ties)
+            out = _tau_rows(rows, self.order, self.group_starts, self.tied_first,
+                            self.tied_second, self.use_pairs, self.ties)
         return out[0] if single else out
 
 
