@@ -27,32 +27,22 @@ _BY_SYMBOL = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 class Expression:
     """An immutable expression tree node. Leaves carry a proxy name and no children."""
 
-    __slots__ = ("name", "children", "_infix", "_depth", "_size", "_leaf_mask")
+    __slots__ = ("name", "children", "depth", "size", "_infix", "_leaf_mask", "_positions")
 
     def __init__(self, name: str, children: Sequence[Expression] = ()) -> None:
         self.name = name
         self.children = tuple(children)
+        # Children are built first, so both are known at once; GP reads them constantly.
+        self.depth: int = 1 + max(c.depth for c in self.children) if self.children else 0
+        self.size: int = 1 + sum(c.size for c in self.children)
         self._infix: str | None = None
-        self._depth: int | None = None
-        self._size: int | None = None
         self._leaf_mask: tuple[bool, ...] | None = None
+        self._positions: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     # ---- structure -------------------------------------------------------
     @property
     def is_leaf(self) -> bool:
         return not self.children
-
-    @property
-    def depth(self) -> int:
-        if self._depth is None:
-            self._depth = 1 + max(c.depth for c in self.children) if self.children else 0
-        return self._depth
-
-    @property
-    def size(self) -> int:
-        if self._size is None:
-            self._size = 1 + sum(c.size for c in self.children)
-        return self._size
 
     def nodes(self) -> Iterator[Expression]:
         """Pre-order traversal; the index of a node in it is its address in the tree."""
@@ -69,6 +59,16 @@ class Expression:
                 mask += child.leaf_mask
             self._leaf_mask = mask
         return self._leaf_mask
+
+    def positions(self, leaves: bool) -> tuple[int, ...]:
+        """Pre-order indices of the leaves (``leaves=True``) or of the inner nodes."""
+        if self._positions is None:
+            mask = self.leaf_mask
+            self._positions = (
+                tuple(i for i, leaf in enumerate(mask) if not leaf),
+                tuple(i for i, leaf in enumerate(mask) if leaf),
+            )
+        return self._positions[leaves]
 
     def proxies(self) -> set[str]:
         return {n.name for n in self.nodes() if n.is_leaf}

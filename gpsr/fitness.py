@@ -50,7 +50,7 @@ class TauScorer:
         fresh = list({e.infix(): e for e in expressions if e.infix() not in self.cache}.values())
         if fresh:
             values = self.evaluator.evaluate(fresh).cpu().numpy()
-            per_problem = [t.tau(values[:, s]) for t, s in zip(self.targets, self.slices)]
+            per_problem = [t.tau(values, s.start) for t, s in zip(self.targets, self.slices)]
             for k, expr in enumerate(fresh):
                 self.cache[expr.infix()] = np.array([col[k] for col in per_problem])
         return np.array([self.cache[e.infix()] for e in expressions]).reshape(

@@ -27,10 +27,12 @@ class Primitive:
     symbol: str  # infix symbol for binary operators, function name for unary ones
     numpy_fn: Callable[..., np.ndarray]
     torch_fn: Callable[..., torch.Tensor]
-    #: ``fn(a, b, mask)``: the same result, computed into ``a`` (``b`` and the bool
-    #: scratch ``mask`` may be clobbered; ``b`` is None for unary operators). The batched
-    #: evaluator uses it because fresh allocations of this size cost page faults every time.
-    torch_inplace: Callable[..., torch.Tensor]
+    #: ``fn(a, b, mask, out)``: the same result, written into ``out`` and returned;
+    #: ``out`` may be ``a`` itself; ``a``, ``b`` and the bool scratch ``mask`` may be
+    #: clobbered; ``b`` is None for unary operators; inputs must be NaN-free (every node
+    #: applies the policy). The batched evaluator writes straight into its value slab
+    #: with it: fresh allocations of this size cost page faults every time.
+    torch_into: Callable[..., torch.Tensor]
 
 
 def _np_clean(z: np.ndarray) -> np.ndarray:
@@ -83,21 +85,28 @@ def _ti_clean(a: torch.Tensor) -> torch.Tensor:
     return a.nan_to_num_(nan=PROTECTED_VALUE, posinf=float("inf"), neginf=float("-inf"))
 
 
-def _ti_div(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _ti_binary(op: Callable[..., torch.Tensor]):
+    def fn(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, out: torch.Tensor):
+        return _ti_clean(op(a, b, out=out))
+
+    return fn
+
+
+def _ti_div(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, out: torch.Tensor):
     zero = torch.eq(b, 0, out=mask)
-    return _ti_clean(a.div_(b).masked_fill_(zero, PROTECTED_VALUE))
+    return _ti_clean(torch.div(a, b, out=out).masked_fill_(zero, PROTECTED_VALUE))
 
 
-def _ti_guarded(op: str, broken: Callable[..., torch.Tensor], safe: float):
-    """log/sqrt in place: ``op`` where ``broken(a, 0)`` is false, else the protected value.
+def _ti_guarded(op: Callable[..., torch.Tensor], broken: Callable[..., torch.Tensor],
+                safe: float):
+    """log/sqrt: ``op`` where ``broken(a, 0)`` is false, else the protected value.
 
     Broken inputs are first replaced by a safe one: torch's log and sqrt run 5-10x
     slower on inputs whose result is NaN, and GP slabs are full of them."""
 
-    def fn(a: torch.Tensor, b: None, mask: torch.Tensor) -> torch.Tensor:
+    def fn(a: torch.Tensor, b: None, mask: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         bad = broken(a, 0, out=mask)
-        getattr(a.masked_fill_(bad, safe), op)()
-        return a.masked_fill_(bad, PROTECTED_VALUE)
+        return op(a.masked_fill_(bad, safe), out=out).masked_fill_(bad, PROTECTED_VALUE)
 
     return fn
 
@@ -106,15 +115,16 @@ PRIMITIVES: dict[str, Primitive] = {
     p.name: p
     for p in (
         Primitive("add", 2, "+", _np_binary(np.add), lambda x, y: _torch_clean(x + y),
-                  lambda a, b, m: _ti_clean(a.add_(b))),
+                  _ti_binary(torch.add)),
         Primitive("sub", 2, "-", _np_binary(np.subtract), lambda x, y: _torch_clean(x - y),
-                  lambda a, b, m: _ti_clean(a.sub_(b))),
+                  _ti_binary(torch.sub)),
         Primitive("mul", 2, "*", _np_binary(np.multiply), lambda x, y: _torch_clean(x * y),
-                  lambda a, b, m: _ti_clean(a.mul_(b))),
+                  _ti_binary(torch.mul)),
         Primitive("div", 2, "/", _np_div, _t_div, _ti_div),
-        Primitive("neg", 1, "neg", np.negative, torch.neg, lambda a, b, m: a.neg_()),
-        Primitive("log", 1, "log", _np_log, _t_log, _ti_guarded("log_", torch.le, 1.0)),
-        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt, _ti_guarded("sqrt_", torch.lt, 0.0)),
+        Primitive("neg", 1, "neg", np.negative, torch.neg,
+                  lambda a, b, m, out: torch.neg(a, out=out)),
+        Primitive("log", 1, "log", _np_log, _t_log, _ti_guarded(torch.log, torch.le, 1.0)),
+        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt, _ti_guarded(torch.sqrt, torch.lt, 0.0)),
     )
 }
 

@@ -130,16 +130,10 @@ class TreeFactory:
     # ---- variation ----------------------------------------------------------
     def _pick_node(self, tree: Expression) -> int:
         """Koza's bias: an inner node 90 % of the time when the tree has one."""
-        mask = tree.leaf_mask
-        n_leaves = sum(mask)
-        want_leaf = n_leaves == len(mask) or self.rng.random() >= 0.9
-        k = int(self.rng.integers(n_leaves if want_leaf else len(mask) - n_leaves))
-        for i, leaf in enumerate(mask):
-            if leaf == want_leaf:
-                if k == 0:
-                    return i
-                k -= 1
-        raise AssertionError("unreachable: k is below the count of matching nodes")
+        inner = tree.positions(leaves=False)
+        want_leaf = not inner or self.rng.random() >= 0.9
+        candidates = tree.positions(leaves=True) if want_leaf else inner
+        return candidates[int(self.rng.integers(len(candidates)))]
 
     def crossover(self, receiver: Expression, donor: Expression) -> Expression:
         return receiver.replace(self._pick_node(receiver), donor.subtree(self._pick_node(donor)))

@@ -94,19 +94,28 @@ class PopulationEvaluator:
         ordered = sorted(new.values(), key=lambda e: (e.depth, e.name))
         for expr in ordered:
             self.row_of[expr.infix()] = self.free.pop()
+        # The whole program as one index table: the row each node writes, and its operands'.
+        program = np.array(
+            [(self.row_of[e.infix()], self._row(e.children[0]), self._row(e.children[-1]))
+             for e in ordered], dtype=np.int64).reshape(-1, 3)
+        index = torch.from_numpy(program.T.copy()).to(self.device)
         start = 0
         while start < len(ordered):
             key = (ordered[start].depth, ordered[start].name)
             end = start
             while end < len(ordered) and (ordered[end].depth, ordered[end].name) == key:
                 end += 1
-            group = ordered[start:end]
             prim = PRIMITIVES[key[1]]
-            a, b, mask = self._scratch(len(group))
-            torch.index_select(self.slab, 0, self._rows(e.children[0] for e in group), out=a)
+            a, b, mask = self._scratch(end - start)
+            torch.index_select(self.slab, 0, index[1, start:end], out=a)
             if prim.arity == 2:
-                torch.index_select(self.slab, 0, self._rows(e.children[1] for e in group), out=b)
-            self.slab.index_copy_(0, self._rows(group), prim.torch_inplace(a, b, mask))
+                torch.index_select(self.slab, 0, index[2, start:end], out=b)
+            first, last = int(program[start, 0]), int(program[end - 1, 0])
+            if last - first == end - start - 1:
+                # Rows come off a sorted free list, so a group's rows are usually one block.
+                prim.torch_into(a, b, mask, self.slab[first : last + 1])
+            else:
+                self.slab.index_copy_(0, index[0, start:end], prim.torch_into(a, b, mask, a))
             start = end
         return self.slab.index_select(0, self._rows(expressions))
 
@@ -160,6 +169,7 @@ class PopulationEvaluator:
             if key in keep:
                 break
             self.free.append(self.row_of.pop(key))
+        self.free.sort(reverse=True)
         if len(self.free) < n_rows:
             old = self.slab.shape[0]
             extra = max(n_rows - len(self.free), old)

@@ -261,7 +261,7 @@ def _tau_rows(
     use_pairs: bool,
     target_ties: np.int64,
 ) -> np.ndarray:
-    n_rows, n = rows.shape
+    n_rows, n = rows.shape[0], order.shape[0]
     out = np.empty(n_rows, dtype=np.float64)
     total = np.int64(n) * (n - 1) // 2
     n_blocks = (n_rows + LANES - 1) // LANES
@@ -340,17 +340,24 @@ class KendallTarget:
             np.concatenate(second).astype(np.int64) if second else np.empty(0, np.int64)
         )
 
-    def tau(self, rows: np.ndarray) -> np.ndarray:
-        """Tau-b of each row of ``rows`` (shape ``(k, n)`` or ``(n,)``) against the target."""
+    def tau(self, rows: np.ndarray, offset: int | None = None) -> np.ndarray:
+        """Tau-b of each row of ``rows`` (shape ``(k, n)`` or ``(n,)``) against the target.
+
+        With ``offset``, the target's columns are ``rows[:, offset:offset + n]`` of a
+        wider matrix (several problems side by side), read in place without a copy.
+        """
         rows = np.ascontiguousarray(rows, dtype=np.float64)
         single = rows.ndim == 1
         rows = rows.reshape(1, -1) if single else rows
-        if rows.shape[1] != self.n:
-            raise ValueError(f"rows have {rows.shape[1]} columns, target has {self.n}")
+        fits = rows.shape[1] == self.n if offset is None else rows.shape[1] >= offset + self.n
+        if not fits:
+            raise ValueError(f"rows have {rows.shape[1]} columns, target has {self.n}"
+                             + (f" from column {offset}" if offset else ""))
         if self.n < 2 or rows.shape[0] == 0:
             out = np.full(rows.shape[0], np.nan)
         else:
-            out = _tau_rows(rows, self.order, self.group_starts, self.tied_first,
+            order = self.order + offset if offset else self.order
+            out = _tau_rows(rows, order, self.group_starts, self.tied_first,
                             self.tied_second, self.use_pairs, self.ties)
         return out[0] if single else out
 

@@ -122,6 +122,8 @@ def test_subtree_and_replace_follow_preorder():
     assert tree.replace(0, parse("z")).infix() == "z"
     assert tree.infix() == "log(a) * (b - c)"  # immutable
     assert tree.leaf_mask == (False, False, True, False, True, True)
+    assert tree.positions(leaves=True) == (2, 4, 5)
+    assert tree.positions(leaves=False) == (0, 1, 3)
     with pytest.raises(IndexError):
         tree.subtree(6)
 

@@ -163,14 +163,18 @@ def test_numpy_torch_agree_on_edge_grid(name):
 
 
 @pytest.mark.parametrize("name", sorted(PRIMITIVES))
-def test_inplace_form_agrees_with_numpy_on_cleaned_edge_grid(name):
-    """The evaluator's in-place form; its inputs are NaN-free (every node is cleaned)."""
+@pytest.mark.parametrize("in_place", [True, False])
+def test_evaluator_form_agrees_with_numpy_on_cleaned_edge_grid(name, in_place):
+    """The evaluator's form, into its first operand or elsewhere; its inputs are NaN-free."""
     prim = PRIMITIVES[name]
     args = [clean_terminal_values(a) for a in ((EDGE,) if prim.arity == 1 else edge_pairs())]
     a = torch.as_tensor(args[0].copy())
     b = torch.as_tensor(args[1].copy()) if prim.arity == 2 else None
     mask = torch.empty(a.shape, dtype=torch.bool)
-    assert_agree(np_call(name, *args), prim.torch_inplace(a, b, mask).numpy())
+    out = a if in_place else torch.empty_like(a)
+    result = prim.torch_into(a, b, mask, out)
+    assert result.data_ptr() == out.data_ptr()
+    assert_agree(np_call(name, *args), result.numpy())
 
 
 def test_no_binary_operator_returns_nan_on_the_edge_grid():

@@ -217,3 +217,13 @@ def test_perfect_agreement_stays_within_bounds(n):
     assert kendall_tau(x, x) == pytest.approx(1.0, abs=TOL)
     assert kendall_tau(x, x) <= 1.0
     assert kendall_tau(-x, x) >= -1.0
+
+
+def test_offset_reads_a_problem_inside_a_wider_matrix():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 20, 90).astype(float)
+    wide = rng.normal(size=(6, 30 + 90 + 15))
+    target = KendallTarget(y)
+    np.testing.assert_array_equal(target.tau(wide, 30), target.tau(wide[:, 30:120].copy()))
+    with pytest.raises(ValueError, match="from column 50"):
+        target.tau(wide, 50)
