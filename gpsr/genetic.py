@@ -200,21 +200,24 @@ def tournament(
     so the best candidate always wins its group in the first shuffle; shuffles repeat
     until ``n`` are chosen. Ties on fitness go to the smaller tree when ``parsimony``.
     """
-    winners: list[int] = []
-    while len(winners) < n:
+    winners: list[np.ndarray] = []
+    chosen = 0
+    n_groups = -(-len(fitness) // k)
+    while chosen < n:
         order = rng.permutation(len(fitness))
-        for g in range(-(-len(order) // k)):
-            group = order[g * k : (g + 1) * k]
-            best = group[0]
-            for c in group[1:]:
-                if fitness[c] > fitness[best] or (
-                    parsimony and fitness[c] == fitness[best] and sizes[c] < sizes[best]
-                ):
-                    best = c
-            winners.append(int(best))
-            if len(winners) == n:
-                break
-    return np.array(winners)
+        groups = np.full(n_groups * k, -1)
+        groups[: len(order)] = order
+        groups = groups.reshape(n_groups, k)
+        best = groups[:, 0]
+        for c in groups[:, 1:].T:  # members in turn, as a sequential scan would meet them
+            real = c >= 0
+            fc, fb = fitness[np.where(real, c, 0)], fitness[best]
+            better = real & ((fc > fb) | (parsimony & (fc == fb)
+                                          & (sizes[np.where(real, c, 0)] < sizes[best])))
+            best = np.where(better, c, best)
+        winners.append(best[: n - chosen])
+        chosen += len(winners[-1])
+    return np.concatenate(winners)
 
 
 @dataclass
