@@ -260,14 +260,15 @@ def _tau_rows(
     tied_second: np.ndarray,
     use_pairs: bool,
     target_ties: np.int64,
+    scratch: np.ndarray,
 ) -> np.ndarray:
     n_rows, n = rows.shape[0], order.shape[0]
     out = np.empty(n_rows, dtype=np.float64)
     total = np.int64(n) * (n - 1) // 2
     n_blocks = (n_rows + LANES - 1) // LANES
     for block in numba.prange(n_blocks):
-        x = np.empty((LANES, n + 1), dtype=np.float64)
-        buffer = np.empty((LANES, n + 1), dtype=np.float64)
+        x = scratch[numba.get_thread_id(), 0]
+        buffer = scratch[numba.get_thread_id(), 1]
         for lane in range(LANES):
             r = min(block * LANES + lane, n_rows - 1)  # a short last block repeats its last row
             for i in range(n):
@@ -313,7 +314,8 @@ class KendallTarget:
     """A target ranking prepared once, then scored against many candidate rows.
 
     NaN is not a rank: candidate rows must be NaN-free (gpsr's evaluator guarantees
-    it by its non-finite policy); a constant row gives NaN, as in scipy.
+    it by its non-finite policy); a constant row gives NaN, as in scipy. One target
+    serves one Python thread at a time (its work rows are reused between calls).
     """
 
     def __init__(self, target: np.ndarray) -> None:
@@ -327,6 +329,7 @@ class KendallTarget:
         self.group_starts = np.concatenate(([0], breaks, [self.n])).astype(np.int64)
         sizes = np.diff(self.group_starts)
         self.ties = np.int64((sizes * (sizes - 1) // 2).sum())
+        self._work: np.ndarray | None = None
         self.use_pairs = bool(self.ties <= _PAIRS_PER_ROW * max(self.n, 1))
         first, second = [], []
         if self.use_pairs:
@@ -339,6 +342,14 @@ class KendallTarget:
         self.tied_second = (
             np.concatenate(second).astype(np.int64) if second else np.empty(0, np.int64)
         )
+
+    def _scratch(self) -> np.ndarray:
+        """Work rows for each thread, kept between calls: fresh ones this size (two x 4 x n
+        doubles per block) page-fault on every call, which cost half the kernel's time."""
+        threads = numba.get_num_threads()
+        if self._work is None or self._work.shape[0] < threads:
+            self._work = np.zeros((threads, 2, LANES, self.n + 1))
+        return self._work
 
     def tau(self, rows: np.ndarray, offset: int | None = None) -> np.ndarray:
         """Tau-b of each row of ``rows`` (shape ``(k, n)`` or ``(n,)``) against the target.
@@ -358,7 +369,7 @@ class KendallTarget:
         else:
             order = self.order + offset if offset else self.order
             out = _tau_rows(rows, order, self.group_starts, self.tied_first,
-                            self.tied_second, self.use_pairs, self.ties)
+                            self.tied_second, self.use_pairs, self.ties, self._scratch())
         return out[0] if single else out
 
 
