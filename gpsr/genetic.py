@@ -85,13 +85,42 @@ class SearchConfig:
         return d
 
 
+class _Uniforms:
+    """Uniform draws from a numpy Generator, fetched in blocks.
+
+    GP draws tens of thousands of single numbers per run, and one numpy call costs about
+    a microsecond each. ``restart`` drops the unread rest of a block: the search restarts
+    at every generation, so a run resumed between generations draws exactly what an
+    uninterrupted one would."""
+
+    BLOCK = 1024
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.values: list[float] = []
+        self.next = 0
+
+    def restart(self) -> None:
+        self.values, self.next = [], 0
+
+    def uniform(self) -> float:
+        if self.next == len(self.values):
+            self.values, self.next = self.rng.random(self.BLOCK).tolist(), 0
+        self.next += 1
+        return self.values[self.next - 1]
+
+    def below(self, n: int) -> int:
+        """An integer in ``[0, n)``."""
+        return int(self.uniform() * n)
+
+
 class TreeFactory:
     """Random trees and the four variation operators over one function and terminal set."""
 
     def __init__(self, config: SearchConfig, terminals: Sequence[str], rng: np.random.Generator):
         self.config = config
         self.terminals = list(terminals)
-        self.rng = rng
+        self.draws = _Uniforms(rng)
         self.by_arity: dict[int, list[str]] = {}
         for name in config.function_set:
             self.by_arity.setdefault(PRIMITIVES[name].arity, []).append(name)
@@ -106,20 +135,21 @@ class TreeFactory:
     def _grow(self, depth: int, full: bool, must_reach: bool) -> Expression:
         n_funcs = len(self.config.function_set)
         if depth == 0:
-            return Expression(self.terminals[self.rng.integers(len(self.terminals))])
-        if not (full or must_reach) and self.rng.random() < len(self.terminals) / (
+            return Expression(self.terminals[self.draws.below(len(self.terminals))])
+        if not (full or must_reach) and self.draws.uniform() < len(self.terminals) / (
             len(self.terminals) + n_funcs
         ):
-            return Expression(self.terminals[self.rng.integers(len(self.terminals))])
-        name = self.config.function_set[self.rng.integers(n_funcs)]
+            return Expression(self.terminals[self.draws.below(len(self.terminals))])
+        name = self.config.function_set[self.draws.below(n_funcs)]
         arity = PRIMITIVES[name].arity
-        deep = self.rng.integers(arity)  # the branch that must reach full depth
+        deep = self.draws.below(arity)  # the branch that must reach full depth
         return Expression(
             name, [self._grow(depth - 1, full, must_reach and k == deep) for k in range(arity)]
         )
 
     def initial_population(self) -> list[Expression]:
         """Ramped half-and-half over ``init_depth``."""
+        self.draws.restart()
         low, high = self.config.init_depth
         depths = np.arange(low, high + 1)
         return [
@@ -131,16 +161,16 @@ class TreeFactory:
     def _pick_node(self, tree: Expression) -> int:
         """Koza's bias: an inner node 90 % of the time when the tree has one."""
         inner = tree.positions(leaves=False)
-        want_leaf = not inner or self.rng.random() >= 0.9
+        want_leaf = not inner or self.draws.uniform() >= 0.9
         candidates = tree.positions(leaves=True) if want_leaf else inner
-        return candidates[int(self.rng.integers(len(candidates)))]
+        return candidates[self.draws.below(len(candidates))]
 
     def crossover(self, receiver: Expression, donor: Expression) -> Expression:
         return receiver.replace(self._pick_node(receiver), donor.subtree(self._pick_node(donor)))
 
     def subtree_mutation(self, tree: Expression) -> Expression:
         low, high = self.config.init_depth
-        fresh = self.random_tree(int(self.rng.integers(low, high + 1)), full=False)
+        fresh = self.random_tree(low + self.draws.below(high + 1 - low), full=False)
         return self.crossover(tree, fresh)
 
     def hoist_mutation(self, tree: Expression) -> Expression:
@@ -151,14 +181,14 @@ class TreeFactory:
     def point_mutation(self, tree: Expression) -> Expression:
         rate = self.config.point_replace_rate
         if tree.is_leaf:
-            if self.rng.random() < rate:
-                return Expression(self.terminals[self.rng.integers(len(self.terminals))])
+            if self.draws.uniform() < rate:
+                return Expression(self.terminals[self.draws.below(len(self.terminals))])
             return tree
         children = [self.point_mutation(c) for c in tree.children]
         name = tree.name
-        if self.rng.random() < rate:
+        if self.draws.uniform() < rate:
             same = self.by_arity[len(children)]
-            name = same[self.rng.integers(len(same))]
+            name = same[self.draws.below(len(same))]
         return Expression(name, children)
 
     def within_limits(self, tree: Expression) -> bool:
@@ -166,11 +196,12 @@ class TreeFactory:
 
     def vary(self, parents: Sequence[Expression]) -> list[Expression]:
         """Offspring of ``parents`` (taken in pairs) under the independent-events reading."""
+        self.draws.restart()
         cfg = self.config
         children: list[Expression] = []
         for a, b in zip(parents[0::2], parents[1::2]):
             pair = [a, b]
-            if self.rng.random() < cfg.p_crossover:
+            if self.draws.uniform() < cfg.p_crossover:
                 pair = [self._guard(a, self.crossover(a, b)), self._guard(b, self.crossover(b, a))]
             children.extend(pair)
         mutations: list[tuple[float, Callable[[Expression], Expression]]] = [
@@ -181,7 +212,7 @@ class TreeFactory:
         out = []
         for child in children:
             for p, op in mutations:
-                if self.rng.random() < p:
+                if self.draws.uniform() < p:
                     child = self._guard(child, op(child))
             out.append(child)
         return out

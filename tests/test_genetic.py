@@ -115,7 +115,7 @@ def test_depth_limits_hold_after_variation(op, limits):
     pop = f.initial_population()
     changed = 0
     for _generation in range(15):
-        order = f.rng.permutation(len(pop))
+        order = f.draws.rng.permutation(len(pop))
         offspring = f.vary([pop[i] for i in order])
         assert len(offspring) == len(pop)
         for child in offspring:
