@@ -19,7 +19,7 @@ import torch
 from gpsr.data import Problem
 from gpsr.expressions import Expression
 from gpsr.kernels.evaluate import PopulationEvaluator
-from gpsr.kernels.kendall import KendallTarget
+from gpsr.kernels.kendall import KendallTargets
 
 
 class TauScorer:
@@ -35,9 +35,7 @@ class TauScorer:
         self.evaluator = PopulationEvaluator(
             np.concatenate([p.select(proxies=proxies).values for p in problems]), proxies, device
         )
-        bounds = np.cumsum([0] + [len(p) for p in problems])
-        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.targets = [KendallTarget(p.accuracy) for p in problems]
+        self.targets = KendallTargets([p.accuracy for p in problems])
         self.cache: dict[str, np.ndarray] = {}
 
     def clear(self) -> None:
@@ -49,10 +47,9 @@ class TauScorer:
         """Raw taus, shape ``(len(expressions), n_problems)``; NaN where undefined."""
         fresh = list({e.infix(): e for e in expressions if e.infix() not in self.cache}.values())
         if fresh:
-            values = self.evaluator.evaluate(fresh).cpu().numpy()
-            per_problem = [t.tau(values, s.start) for t, s in zip(self.targets, self.slices)]
-            for k, expr in enumerate(fresh):
-                self.cache[expr.infix()] = np.array([col[k] for col in per_problem])
+            taus = self.targets.tau(self.evaluator.evaluate(fresh).cpu().numpy())
+            for expr, row in zip(fresh, taus):
+                self.cache[expr.infix()] = row
         return np.array([self.cache[e.infix()] for e in expressions]).reshape(
             len(expressions), len(self.names)
         )

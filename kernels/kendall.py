@@ -17,6 +17,7 @@ CPU overlap them. Blocks of four rows run in parallel.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numba
 import numpy as np
@@ -251,126 +252,180 @@ def _tie_pairs(x: np.ndarray, start: int, end: int) -> np.int64:
     return total
 
 
-@numba.njit(cache=True, parallel=True)
-def _tau_rows(
+@numba.njit(cache=True, nogil=True)
+def _tau_block(
     rows: np.ndarray,
+    first_row: int,
     order: np.ndarray,
     group_starts: np.ndarray,
     tied_first: np.ndarray,
     tied_second: np.ndarray,
     use_pairs: bool,
     target_ties: np.int64,
-    scratch: np.ndarray,
-) -> np.ndarray:
+    x: np.ndarray,
+    buffer: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Tau-b of rows ``first_row .. first_row + LANES - 1`` against one target, into ``out``."""
     n_rows, n = rows.shape[0], order.shape[0]
-    out = np.empty(n_rows, dtype=np.float64)
     total = np.int64(n) * (n - 1) // 2
-    n_blocks = (n_rows + LANES - 1) // LANES
-    for block in numba.prange(n_blocks):
+    for lane in range(LANES):
+        r = min(first_row + lane, n_rows - 1)  # a short last block repeats its last row
+        for i in range(n):
+            x[lane, i] = rows[r, order[i]]
+    inside = np.zeros(LANES, dtype=np.int64)  # inversions within tied-target runs
+    joint = np.zeros(LANES, dtype=np.int64)
+    if use_pairs:
+        for t in range(tied_first.shape[0]):
+            p, q = tied_first[t], tied_second[t]
+            for lane in range(LANES):
+                inside[lane] += x[lane, p] > x[lane, q]
+                joint[lane] += x[lane, p] == x[lane, q]
+    else:
+        # Sorting inside each run of tied targets orders pairs by (target, x), so the
+        # global merge no longer counts them.
+        for g in range(group_starts.shape[0] - 1):
+            a, b = group_starts[g], group_starts[g + 1]
+            if b - a > 1:
+                for lane in range(LANES):
+                    _merge_count(x[lane, a:b], buffer[lane, a:b])
+                    joint[lane] += _tie_pairs(x[lane], a, b)
+    inversions = np.zeros(LANES, dtype=np.int64)
+    in_buffer = _merge_count_lanes(x, buffer, n, inversions)
+    ordered = buffer if in_buffer else x
+    for lane in range(min(LANES, n_rows - first_row)):
+        discordant = inversions[lane] - inside[lane]
+        x_ties = _tie_pairs(ordered[lane], 0, n)
+        numerator = total - x_ties - target_ties + joint[lane] - 2 * discordant
+        denom_x = total - x_ties
+        denom_y = total - target_ties
+        if denom_x == 0 or denom_y == 0:
+            out[first_row + lane] = np.nan
+        else:
+            tau = numerator / np.sqrt(np.float64(denom_x)) / np.sqrt(np.float64(denom_y))
+            out[first_row + lane] = min(1.0, max(-1.0, tau))  # rounding can pass +/-1; scipy clips
+
+
+@numba.njit(cache=True, parallel=True)
+def _tau_all(
+    rows: np.ndarray,
+    work_target: np.ndarray,
+    work_row: np.ndarray,
+    orders: np.ndarray,
+    order_ptr: np.ndarray,
+    group_starts: np.ndarray,
+    group_ptr: np.ndarray,
+    tied_first: np.ndarray,
+    tied_second: np.ndarray,
+    pair_ptr: np.ndarray,
+    use_pairs: np.ndarray,
+    target_ties: np.ndarray,
+    scratch: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    for item in numba.prange(work_target.shape[0]):
+        t = work_target[item]
         x = scratch[numba.get_thread_id(), 0]
         buffer = scratch[numba.get_thread_id(), 1]
-        for lane in range(LANES):
-            r = min(block * LANES + lane, n_rows - 1)  # a short last block repeats its last row
-            for i in range(n):
-                x[lane, i] = rows[r, order[i]]
-        inside = np.zeros(LANES, dtype=np.int64)  # inversions within tied-target runs
-        joint = np.zeros(LANES, dtype=np.int64)
-        if use_pairs:
-            for t in range(tied_first.shape[0]):
-                p, q = tied_first[t], tied_second[t]
-                for lane in range(LANES):
-                    inside[lane] += x[lane, p] > x[lane, q]
-                    joint[lane] += x[lane, p] == x[lane, q]
-        else:
-            # Sorting inside each run of tied targets orders pairs by (target, x), so
-            # the global merge no longer counts them.
-            for g in range(group_starts.shape[0] - 1):
-                a, b = group_starts[g], group_starts[g + 1]
-                if b - a > 1:
-                    for lane in range(LANES):
-                        _merge_count(x[lane, a:b], buffer[lane, a:b])
-                        joint[lane] += _tie_pairs(x[lane], a, b)
-        inversions = np.zeros(LANES, dtype=np.int64)
-        in_buffer = _merge_count_lanes(x, buffer, n, inversions)
-        ordered = buffer if in_buffer else x
-        for lane in range(LANES):
-            r = block * LANES + lane
-            if r >= n_rows:
-                break
-            discordant = inversions[lane] - inside[lane]
-            x_ties = _tie_pairs(ordered[lane], 0, n)
-            numerator = total - x_ties - target_ties + joint[lane] - 2 * discordant
-            denom_x = total - x_ties
-            denom_y = total - target_ties
-            if denom_x == 0 or denom_y == 0:
-                out[r] = np.nan
-            else:
-                tau = numerator / np.sqrt(np.float64(denom_x)) / np.sqrt(np.float64(denom_y))
-                out[r] = min(1.0, max(-1.0, tau))  # rounding can step past +/-1; scipy clips
-    return out
+        _tau_block(rows, work_row[item], orders[order_ptr[t] : order_ptr[t + 1]],
+                   group_starts[group_ptr[t] : group_ptr[t + 1]],
+                   tied_first[pair_ptr[t] : pair_ptr[t + 1]],
+                   tied_second[pair_ptr[t] : pair_ptr[t + 1]],
+                   use_pairs[t], target_ties[t], x, buffer, out[t])
 
 
-class KendallTarget:
-    """A target ranking prepared once, then scored against many candidate rows.
+def _concat(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays end to end (int64), with the offsets where each one starts and the last ends."""
+    ptr = np.cumsum([0] + [len(p) for p in parts]).astype(np.int64)
+    return np.concatenate(parts + [np.empty(0, np.int64)]).astype(np.int64), ptr
+
+
+class KendallTargets:
+    """Target rankings prepared once, then scored against many candidate rows at once.
+
+    Several targets sit side by side in the candidates' columns (one problem each,
+    as gpsr's evaluator lays them out): target ``t`` owns the next ``len(targets[t])``
+    columns. One parallel call scores every (row, target) pair, its blocks of rows
+    interleaved across targets so that both threads get a share of the big problem.
 
     NaN is not a rank: candidate rows must be NaN-free (gpsr's evaluator guarantees
-    it by its non-finite policy); a constant row gives NaN, as in scipy. One target
+    it by its non-finite policy); a constant row gives NaN, as in scipy. An instance
     serves one Python thread at a time (its work rows are reused between calls).
     """
 
-    def __init__(self, target: np.ndarray) -> None:
-        target = np.asarray(target, dtype=np.float64)
-        if np.isnan(target).any():
-            raise GpsrError("the target ranking (accuracies) holds NaN")
-        self.n = target.shape[0]
-        self.order = np.argsort(target, kind="stable")
-        ordered = target[self.order]
-        breaks = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-        self.group_starts = np.concatenate(([0], breaks, [self.n])).astype(np.int64)
-        sizes = np.diff(self.group_starts)
-        self.ties = np.int64((sizes * (sizes - 1) // 2).sum())
-        self._work: np.ndarray | None = None
-        self.use_pairs = bool(self.ties <= _PAIRS_PER_ROW * max(self.n, 1))
-        first, second = [], []
-        if self.use_pairs:
-            for start, size in zip(self.group_starts[:-1], sizes):
-                if size > 1:
+    def __init__(self, targets: Sequence[np.ndarray]) -> None:
+        orders, groups, firsts, seconds, use_pairs, ties = [], [], [], [], [], []
+        column = 0
+        for target in targets:
+            target = np.asarray(target, dtype=np.float64)
+            if np.isnan(target).any():
+                raise GpsrError("the target ranking (accuracies) holds NaN")
+            order = np.argsort(target, kind="stable")
+            ordered = target[order]
+            breaks = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+            starts = np.concatenate(([0], breaks, [len(target)])).astype(np.int64)
+            sizes = np.diff(starts)
+            n_ties = int((sizes * (sizes - 1) // 2).sum())
+            pairs = n_ties <= _PAIRS_PER_ROW * max(len(target), 1)
+            first, second = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+            for start, size in zip(starts[:-1], sizes):
+                if pairs and size > 1:
                     u, v = np.triu_indices(size, 1)
                     first.append(start + u)
                     second.append(start + v)
-        self.tied_first = np.concatenate(first).astype(np.int64) if first else np.empty(0, np.int64)
-        self.tied_second = (
-            np.concatenate(second).astype(np.int64) if second else np.empty(0, np.int64)
-        )
+            orders.append(order + column)
+            groups.append(starts)
+            firsts.append(np.concatenate(first))
+            seconds.append(np.concatenate(second))
+            use_pairs.append(pairs)
+            ties.append(n_ties)
+            column += len(target)
+        self.sizes = [len(o) for o in orders]
+        self.n = column
+        self._orders, self._order_ptr = _concat(orders)
+        self._groups, self._group_ptr = _concat(groups)
+        self._firsts, self._pair_ptr = _concat(firsts)
+        self._seconds, _ = _concat(seconds)
+        self._use_pairs = np.array(use_pairs, dtype=np.bool_)
+        self._ties = np.array(ties, dtype=np.int64)
+        self._work: np.ndarray | None = None
 
     def _scratch(self) -> np.ndarray:
         """Work rows for each thread, kept between calls: fresh ones this size (two x 4 x n
         doubles per block) page-fault on every call, which cost half the kernel's time."""
         threads = numba.get_num_threads()
         if self._work is None or self._work.shape[0] < threads:
-            self._work = np.zeros((threads, 2, LANES, self.n + 1))
+            self._work = np.zeros((threads, 2, LANES, max(self.sizes, default=0) + 1))
         return self._work
 
-    def tau(self, rows: np.ndarray, offset: int | None = None) -> np.ndarray:
-        """Tau-b of each row of ``rows`` (shape ``(k, n)`` or ``(n,)``) against the target.
-
-        With ``offset``, the target's columns are ``rows[:, offset:offset + n]`` of a
-        wider matrix (several problems side by side), read in place without a copy.
-        """
+    def tau(self, rows: np.ndarray) -> np.ndarray:
+        """Tau-b of each row of ``rows`` (shape ``(k, n)``) on each target: ``(k, targets)``."""
         rows = np.ascontiguousarray(rows, dtype=np.float64)
-        single = rows.ndim == 1
-        rows = rows.reshape(1, -1) if single else rows
-        fits = rows.shape[1] == self.n if offset is None else rows.shape[1] >= offset + self.n
-        if not fits:
-            raise ValueError(f"rows have {rows.shape[1]} columns, target has {self.n}"
-                             + (f" from column {offset}" if offset else ""))
-        if self.n < 2 or rows.shape[0] == 0:
-            out = np.full(rows.shape[0], np.nan)
-        else:
-            order = self.order + offset if offset else self.order
-            out = _tau_rows(rows, order, self.group_starts, self.tied_first,
-                            self.tied_second, self.use_pairs, self.ties, self._scratch())
-        return out[0] if single else out
+        if rows.ndim != 2 or rows.shape[1] != self.n:
+            raise ValueError(f"rows have {rows.shape[-1]} columns, the targets have {self.n}")
+        out = np.full((len(self.sizes), rows.shape[0]), np.nan)
+        scored = [t for t, size in enumerate(self.sizes) if size >= 2]
+        if rows.shape[0] and scored:
+            blocks = np.arange(0, rows.shape[0], LANES, dtype=np.int64)
+            work_row = np.repeat(blocks, len(scored))
+            work_target = np.tile(np.array(scored, dtype=np.int64), len(blocks))
+            _tau_all(rows, work_target, work_row, self._orders, self._order_ptr,
+                     self._groups, self._group_ptr, self._firsts, self._seconds,
+                     self._pair_ptr, self._use_pairs, self._ties, self._scratch(), out)
+        return out.T
+
+
+class KendallTarget(KendallTargets):
+    """One target ranking, scored against one row or a batch of rows."""
+
+    def __init__(self, target: np.ndarray) -> None:
+        super().__init__([target])
+
+    def tau(self, rows: np.ndarray) -> np.ndarray:
+        """Tau-b of each row of ``rows`` (shape ``(k, n)`` or ``(n,)``) against the target."""
+        rows = np.asarray(rows, dtype=np.float64)
+        taus = super().tau(rows.reshape(1, -1) if rows.ndim == 1 else rows)[:, 0]
+        return taus[0] if rows.ndim == 1 else taus
 
 
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float | np.ndarray:

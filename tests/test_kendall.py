@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gpsr.kernels.kendall import KendallTarget, kendall_tau
+from gpsr.kernels.kendall import KendallTarget, KendallTargets, kendall_tau
 
 TOL = 1e-12
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -219,11 +219,21 @@ def test_perfect_agreement_stays_within_bounds(n):
     assert kendall_tau(-x, x) >= -1.0
 
 
-def test_offset_reads_a_problem_inside_a_wider_matrix():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 20, 90).astype(float)
-    wide = rng.normal(size=(6, 30 + 90 + 15))
-    target = KendallTarget(y)
-    np.testing.assert_array_equal(target.tau(wide, 30), target.tau(wide[:, 30:120].copy()))
-    with pytest.raises(ValueError, match="from column 50"):
-        target.tau(wide, 50)
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 300), min_size=1, max_size=4),
+       st.integers(1, 11))
+def test_targets_side_by_side_equal_each_alone(seed, sizes, k):
+    """Several problems scored in one call: each column block as its own target would."""
+    rng = np.random.default_rng(seed)
+    targets = [rng.integers(0, 1 + n // 3, n).astype(float) for n in sizes]
+    rows = np.where(rng.random((k, sum(sizes))) < 0.3, 1.0, rng.normal(size=(k, sum(sizes))))
+    together = KendallTargets(targets).tau(rows)
+    assert together.shape == (k, len(sizes))
+    start = 0
+    for t, target in enumerate(targets):
+        block = rows[:, start : start + len(target)]
+        alone = KendallTarget(target).tau(block) if len(target) else np.full(k, np.nan)
+        np.testing.assert_array_equal(together[:, t], alone)
+        for r in range(k):
+            assert_same(together[r, t], scipy_tau(block[r], target) if len(target) > 1 else np.nan)
+        start += len(target)
