@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numba
@@ -37,9 +38,10 @@ def main() -> None:
     taus = {p.name: {q: float(kendall_tau(p.column(q), p.accuracy)) for q in p.proxies}
             for p in problems}
     dataset = gpsr.build_dataset(problems)
+    out = TABLE.parent / "synthesis"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh synthesis over the table as it is now
     result = gpsr.synthesize(dataset, gpsr.SearchConfig(random_state=0), runs=args.runs,
-                             executor=gpsr.make_executor("local", jobs=2),
-                             out=TABLE.parent / "synthesis")
+                             executor=gpsr.make_executor("local", jobs=2), out=out)
     report = result.report
     seconds = problems[0].costs.get("seconds_proxies")
     lines = [
