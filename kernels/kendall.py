@@ -30,8 +30,6 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 #: Rows merged in lockstep (four independent dependency chains hide each other's latency).
 LANES = 4
-#: Below this run width a merge is too short for the bounds-free inner loop to pay off.
-_SAFE_WIDTH = 16
 #: Tied-target pairs are listed when there are at most this many per architecture;
 #: beyond that (huge runs of equal accuracies) each run is sorted instead.
 _PAIRS_PER_ROW = 16
@@ -63,14 +61,6 @@ def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
     if src is not values:
         values[:] = src
     return swaps
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _guarded_step(src, dst, lane, i, j, k, mid, end):
-    """One merge step with bounds folded into the choice; ``src`` has a spare last slot."""
-    right = (j < end) & ((i >= mid) | (src[lane, j] < src[lane, i]))
-    dst[lane, k] = src[lane, j] if right else src[lane, i]
-    return np.int64(right)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -156,7 +146,6 @@ def _merge_count_lanes(src: np.ndarray, dst: np.ndarray, n: int, swaps: np.ndarr
     inversions to ``swaps``. Both arrays need ``n + 1`` columns. Returns True when the
     sorted rows ended in ``dst``."""
     s0, s1, s2, s3 = swaps[0], swaps[1], swaps[2], swaps[3]
-    width = 1
     # Runs of eight sorted by networks replace the three narrowest merge passes.
     full = n - n % 8
     for k in range(0, full, 4):
@@ -181,25 +170,6 @@ def _merge_count_lanes(src: np.ndarray, dst: np.ndarray, n: int, swaps: np.ndarr
             end = min(start + 2 * width, n)
             i0 = i1 = i2 = i3 = start
             j0 = j1 = j2 = j3 = mid
-            if width < _SAFE_WIDTH:
-                for k in range(start, end):
-                    r0 = _guarded_step(src, dst, 0, i0, j0, k, mid, end)
-                    r1 = _guarded_step(src, dst, 1, i1, j1, k, mid, end)
-                    r2 = _guarded_step(src, dst, 2, i2, j2, k, mid, end)
-                    r3 = _guarded_step(src, dst, 3, i3, j3, k, mid, end)
-                    s0 += r0 * (mid - i0)
-                    s1 += r1 * (mid - i1)
-                    s2 += r2 * (mid - i2)
-                    s3 += r3 * (mid - i3)
-                    i0 += 1 - r0
-                    i1 += 1 - r1
-                    i2 += 1 - r2
-                    i3 += 1 - r3
-                    j0 += r0
-                    j1 += r1
-                    j2 += r2
-                    j3 += r3
-                continue
             k = start
             while True:
                 # In this many steps no lane can run out of either side: no bounds checks.
