@@ -1,4 +1,4 @@
-"""Kendall tau-b of many candidate rankings against one target, in numba, O(n log n) per row.
+"""Kendall tau-b of many candidate rankings against target rankings, in numba, O(n log n) each.
 
 Knight's algorithm (J. Amer. Statist. Assoc. 61, 1966), as scipy.stats.kendalltau
 also uses it: discordant pairs are the candidate's inversions once pairs are put in
@@ -11,7 +11,8 @@ bottom-up merge sort, whose sorted output also gives the candidate's own ties.
 
 Speed: a branch-free merge step is bound by the latency of its load-compare-advance
 chain, so four rows are merged in lockstep, each with its own chain, which lets the
-CPU overlap them. Blocks of four rows run in parallel.
+CPU overlap them; runs of eight are sorted by comparator networks before the first
+merge. Blocks of four rows, of every target (problem) at once, run in parallel.
 """
 
 from __future__ import annotations
