@@ -196,6 +196,10 @@ def bench_throughput(
         r = result[who]
         console.print(f"{who:>9}: {r['expressions_per_s']:10.1f} expr/s  "
                       f"{r['expr_arch_evals_per_s']:14.0f} expr x arch/s")
+    ours = result["gpsr"]
+    console.print(f"     gpsr: {1e3 * ours['median_seconds']:.1f} ms per population: evaluation "
+                  f"{1e3 * ours['evaluate_median_seconds']:.1f} ms, Kendall tau "
+                  f"{1e3 * ours['kendall_median_seconds']:.1f} ms (timed apart)")
     console.print(f"    ratio: {result['ratio']:.1f}x on {result['device']} "
                   f"({result['architectures']} architectures, max |tau diff| "
                   f"{result['max_abs_tau_difference']:.1e})")

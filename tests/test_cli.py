@@ -160,6 +160,7 @@ def test_bench_throughput_json(runner, data_dir, tmp_path):
     assert out == json.loads(save.read_text())
     assert out["population"] == 10 and out["repeats"] == 1
     assert out["gpsr"]["expressions_per_s"] > 0 and out["reference"]["expressions_per_s"] > 0
+    assert out["gpsr"]["evaluate_median_seconds"] > 0 and out["gpsr"]["kendall_median_seconds"] > 0
     assert out["max_abs_tau_difference"] < 1e-9
     assert out["architectures"] == round(0.7 * 80) + round(0.7 * 60)
 
