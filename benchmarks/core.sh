@@ -9,6 +9,7 @@ PROBLEMS=NB101-CF10,NB201-CF10,NB301-CF10
 uptime | tee results/core-load.txt
 gpsr bench-throughput --data "$NBSZ" --problems "$PROBLEMS" --device cpu --repeats 7 \
     --save results/throughput-cpu.json
+gpsr bench-throughput --device cpu --repeats 7 --save results/throughput-cpu-shipped.json
 rm -rf results/paper-31-runs
 /usr/bin/time -f "%e s wall" -o results/paper-31-runs.time \
     gpsr run --data "$NBSZ" --problems "$PROBLEMS" --runs 31 --jobs 2 --seed 0 \
