@@ -88,6 +88,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json to stdout.")] = False,
 ) -> None:
     """Synthesize a zero-cost proxy over several NAS problems (paper, section 3)."""
+    from gpsr.kernels.kendall import warm_up
     from gpsr.search import synthesize
 
     terminals = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
@@ -102,6 +103,8 @@ def run(
         init_depth=(max(2, min_depth), min(6, max_depth)), random_state=seed, device=device,
     )
     executor = make_executor(backend, jobs, address)
+    with err_console.status("preparing the kernels (compiled on first use, then cached)"):
+        warm_up()
     with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("runs", total=runs)

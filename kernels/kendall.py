@@ -399,6 +399,11 @@ class KendallTarget(KendallTargets):
         return taus[0] if rows.ndim == 1 else taus
 
 
+def warm_up() -> None:
+    """Compile the kernels, or load them from numba's on-disk cache (first use: ~10 s)."""
+    KendallTargets([np.arange(16.0)]).tau(np.arange(16.0)[::-1].reshape(1, -1))
+
+
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float | np.ndarray:
     """Tau-b of ``x`` (one row or a batch of rows) against ``y``; equals scipy's tau-b."""
     return KendallTarget(y).tau(x)
