@@ -10,7 +10,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gpsr.cli.bench import bench_app
-from gpsr.cli.common import console, err_console, friendly
+from gpsr.cli.common import (
+    AddressOpt,
+    BackendOpt,
+    SpaceOpt,
+    console,
+    err_console,
+    friendly,
+)
 from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import make_executor
@@ -69,8 +76,8 @@ def run(
     runs: Annotated[int, typer.Option(help="Independent seeded runs.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of run 0; run k uses seed + k.")] = 0,
     jobs: Annotated[int, typer.Option(help="Parallel runs (local processes).")] = 1,
-    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     tournament_size: int = 2,
     p_crossover: float = 0.7,
@@ -239,7 +246,7 @@ ArchOpt = Annotated[list[str] | None, typer.Option("--arch", help="Architecture 
 @friendly
 def score(
     metric: Annotated[str, typer.Option(help="result.json, expression or proxy name.")],
-    space: Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")],
+    space: SpaceOpt,
     arch: ArchOpt = None,
     archs_file: Annotated[Path | None, typer.Option(help="One architecture per line.")] = None,
     num_classes: int = 10,
@@ -270,7 +277,7 @@ def score(
 @app.command()
 @friendly
 def proxies(
-    space: Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")],
+    space: SpaceOpt,
     arch: ArchOpt = None,
     num_classes: int = 10,
     images: ImagesOpt = None,
@@ -308,7 +315,7 @@ def proxies(
 @app.command("proxies-table")
 @friendly
 def proxies_table(
-    space: Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")],
+    space: SpaceOpt,
     archs: Annotated[int, typer.Option(help="Architectures, sampled uniformly with --seed.")],
     out: Annotated[Path, typer.Option(help="CSV to write: arch, 16 proxies, seconds.")],
     seed: int = 0,
@@ -316,8 +323,8 @@ def proxies_table(
     images: ImagesOpt = None,
     batch_size: int = 64,
     jobs: Annotated[int, typer.Option(help="Parallel workers (local processes).")] = 1,
-    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
     resume: bool = False,
     force: bool = False,
 ) -> None:

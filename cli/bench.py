@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gpsr.cli.common import console, err_console, friendly
+from gpsr.cli.common import AddressOpt, BackendOpt, console, err_console, friendly
 
 bench_app = typer.Typer(no_args_is_help=True,
                         help="gpsr's mini benchmark: build problems, report their figures.")
@@ -36,8 +36,8 @@ def build(
         int | None, typer.Option(help="Seed of initial weights and training (default: --seed).")
     ] = None,
     jobs: Annotated[int, typer.Option(help="Parallel workers (one CPU thread each).")] = 1,
-    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue an interrupted build, or extend a finished "
@@ -76,8 +76,8 @@ def reproxy(
         int | None, typer.Option(help="The build's --train-seed (default: --seed).")
     ] = None,
     jobs: Annotated[int, typer.Option(help="Parallel workers (one CPU thread each).")] = 1,
-    backend: Annotated[str, typer.Option(help="Executor: local or ray.")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Recompute a build's proxy columns with the current gpsr.proxies, keeping its scores."""
     from gpsr.minibench import refresh_proxies

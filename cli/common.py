@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +13,11 @@ from gpsr.errors import GpsrError
 
 console = Console()
 err_console = Console(stderr=True)
+
+# Options several commands take, spelled once.
+BackendOpt = Annotated[str, typer.Option(help="Executor: local or ray.")]
+AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address.")]
+SpaceOpt = Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")]
 
 
 def friendly(command: Callable[..., None]) -> Callable[..., None]:
