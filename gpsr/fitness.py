@@ -43,9 +43,13 @@ class TauScorer:
         self.cache.clear()
         self.evaluator.forget()
 
+    def uncached(self, expressions: Sequence[Expression]) -> list[Expression]:
+        """The distinct expressions among ``expressions`` whose taus are not cached yet."""
+        return list({e.infix(): e for e in expressions if e.infix() not in self.cache}.values())
+
     def taus(self, expressions: Sequence[Expression]) -> np.ndarray:
         """Raw taus, shape ``(len(expressions), n_problems)``; NaN where undefined."""
-        fresh = list({e.infix(): e for e in expressions if e.infix() not in self.cache}.values())
+        fresh = self.uncached(expressions)
         if fresh:
             taus = self.targets.tau(self.evaluator.evaluate(fresh).cpu().numpy())
             for expr, row in zip(fresh, taus):

@@ -111,8 +111,7 @@ class PopulationEvaluator:
             if prim.arity == 2:
                 torch.index_select(self.slab, 0, index[2, start:end], out=b)
             first, last = int(program[start, 0]), int(program[end - 1, 0])
-            if last - first == end - start - 1:
-                # Rows come off a sorted free list, so a group's rows are usually one block.
+            if last - first == end - start - 1:  # one block of rows (see _reserve)
                 prim.torch_into(a, b, mask, self.slab[first : last + 1])
             else:
                 self.slab.index_copy_(0, index[0, start:end], prim.torch_into(a, b, mask, a))
@@ -169,10 +168,12 @@ class PopulationEvaluator:
             if key in keep:
                 break
             self.free.append(self.row_of.pop(key))
-        self.free.sort(reverse=True)
         if len(self.free) < n_rows:
             old = self.slab.shape[0]
             extra = max(n_rows - len(self.free), old)
             self.slab = torch.cat([self.slab, torch.empty((extra, self.n_archs),
                                    dtype=self.slab.dtype, device=self.device)])
             self.free.extend(range(old + extra - 1, old - 1, -1))
+        # Popped from the end, a descending list hands out rows in ascending order, so a
+        # group's rows are consecutive exactly when they span as many rows as it has.
+        self.free.sort(reverse=True)
