@@ -3,16 +3,20 @@
 Knight's algorithm (J. Amer. Statist. Assoc. 61, 1966), as scipy.stats.kendalltau
 also uses it: discordant pairs are the candidate's inversions once pairs are put in
 target order, and tau-b's denominator needs the ties in the target, in the
-candidate and in both. The target is prepared once for the whole batch: its order,
-and (when there are few) the list of position pairs it ties. Each candidate row is
-permuted into target order; inversions and joint ties inside tied-target runs come
-from that pair list (they are not discordant); the row's inversions come from a
-bottom-up merge sort, whose sorted output also gives the candidate's own ties.
+candidate and in both. The target is prepared once for the whole batch: its order
+and its runs of tied values. Each candidate row is permuted into target order;
+inversions and joint ties inside tied-target runs are counted pair by pair (they are
+not discordant); the row's inversions come from a bottom-up merge sort, whose sorted
+output also gives the candidate's own ties.
 
 Speed: a branch-free merge step is bound by the latency of its load-compare-advance
 chain, so four rows are merged in lockstep, each with its own chain, which lets the
-CPU overlap them; runs of eight are sorted by comparator networks before the first
-merge. Blocks of four rows, of every target (problem) at once, run in parallel.
+CPU overlap them. The rows are interleaved in memory (one base address for all
+lanes) and indexed with unsigned integers, so every lane's state stays in registers.
+Runs of eight are sorted by comparator networks before the first merge. When a lane
+runs out of one side early (rows with many equal values do), the merge goes on in
+lockstep with guarded steps instead of lane by lane. Blocks of four rows, of every
+target (problem) at once, run in parallel.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 #: Rows merged in lockstep (four independent dependency chains hide each other's latency).
 LANES = 4
-#: Tied-target pairs are listed when there are at most this many per architecture;
-#: beyond that (huge runs of equal accuracies) each run is sorted instead.
-_PAIRS_PER_ROW = 16
+#: Runs of tied targets up to this long are scored pair by pair; longer ones are sorted.
+_PAIRWISE_RUN = 64
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U3 = np.uint64(3)
+_U4 = np.uint64(LANES)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -65,48 +72,49 @@ def _merge_count(values: np.ndarray, buffer: np.ndarray) -> np.int64:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _finish_lane(src, dst, lane, i, j, mid, end, swaps):
-    """Complete one lane's merge after the lockstep loop stopped (one side may be empty)."""
-    k = i + j - mid
-    while i < mid and j < end:
-        if src[lane, j] < src[lane, i]:
-            dst[lane, k] = src[lane, j]
-            swaps += mid - i
-            j += 1
-        else:
-            dst[lane, k] = src[lane, i]
-            i += 1
-        k += 1
-    while i < mid:
-        dst[lane, k] = src[lane, i]
-        i += 1
-        k += 1
-    while j < end:
-        dst[lane, k] = src[lane, j]
-        j += 1
-        k += 1
-    return swaps
+def _guarded_step(src, dst, lane, i, k_mid, mid, end, out, swaps):
+    """One merge step of one lane that may have run out of either side."""
+    j = k_mid - i
+    a, b = src[_U4 * i + lane], src[_U4 * j + lane]  # in bounds: one spare row at the end
+    left = (i < mid) & ((j >= end) | (b >= a))
+    dst[out + lane] = a if left else b
+    swaps += np.uint64(0) if left else mid - i
+    return i + np.uint64(left), swaps
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _right_take_swaps(steps, first, last, mid, left_sum):
+    """Inversions of a stretch of merge steps from its left indices alone.
+
+    Each step taking from the right adds ``mid - i``; the stretch took ``last - first``
+    from the left (at i = first .. last - 1) and ``left_sum`` adds i over every step."""
+    lefts = last - first
+    left_taken = (first + last - _U1) * lefts // _U2
+    return (steps - lefts) * mid - (left_sum - left_taken)
 
 
 @numba.njit(cache=True, nogil=True)
 def _insertion_count(x, lane, start, end):
-    """Insertion-sort ``x[lane, start:end]`` (a short tail); return its strict inversions."""
+    """Insertion-sort lane ``lane`` of ``x`` over ``start:end`` (a short tail); return its
+    strict inversions."""
     swaps = np.int64(0)
     for i in range(start + 1, end):
-        v = x[lane, i]
+        v = x[LANES * i + lane]
         j = i - 1
-        while j >= start and x[lane, j] > v:
-            x[lane, j + 1] = x[lane, j]
+        while j >= start and x[LANES * j + lane] > v:
+            x[LANES * (j + 1) + lane] = x[LANES * j + lane]
             j -= 1
         swaps += i - 1 - j
-        x[lane, j + 1] = v
+        x[LANES * (j + 1) + lane] = v
     return swaps
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _sort4(x, lane, k):
-    """Sort ``x[lane, k:k+4]`` with a five-comparator network; return its strict inversions."""
-    a, b, c, d = x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3]
+    """Sort elements ``k .. k+3`` of one lane with a five-comparator network; return
+    their strict inversions."""
+    p = LANES * k + lane
+    a, b, c, d = x[p], x[p + LANES], x[p + 2 * LANES], x[p + 3 * LANES]
     inversions = (np.int64(a > b) + np.int64(a > c) + np.int64(a > d)
                   + np.int64(b > c) + np.int64(b > d) + np.int64(c > d))
     a, b = min(a, b), max(a, b)
@@ -114,16 +122,18 @@ def _sort4(x, lane, k):
     a, c = min(a, c), max(a, c)
     b, d = min(b, d), max(b, d)
     b, c = min(b, c), max(b, c)
-    x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3] = a, b, c, d
+    x[p], x[p + LANES], x[p + 2 * LANES], x[p + 3 * LANES] = a, b, c, d
     return inversions
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _sort8(x, lane, k):
-    """Sort ``x[lane, k:k+8]``, two sorted runs of four, with Batcher's odd-even merge
-    network; return the pairs across the runs that are inverted."""
-    a0, a1, a2, a3 = x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3]
-    b0, b1, b2, b3 = x[lane, k + 4], x[lane, k + 5], x[lane, k + 6], x[lane, k + 7]
+    """Sort elements ``k .. k+7`` of one lane, two sorted runs of four, with Batcher's
+    odd-even merge network; return the pairs across the runs that are inverted."""
+    p = LANES * k + lane
+    a0, a1, a2, a3 = x[p], x[p + LANES], x[p + 2 * LANES], x[p + 3 * LANES]
+    b0, b1 = x[p + 4 * LANES], x[p + 5 * LANES]
+    b2, b3 = x[p + 6 * LANES], x[p + 7 * LANES]
     inversions = np.int64(0)
     for b in (b0, b1, b2, b3):
         inversions += np.int64(b < a0) + np.int64(b < a1) + np.int64(b < a2) + np.int64(b < a3)
@@ -136,16 +146,19 @@ def _sort8(x, lane, k):
     a1, a2 = min(a1, a2), max(a1, a2)
     a3, b0 = min(a3, b0), max(a3, b0)
     b1, b2 = min(b1, b2), max(b1, b2)
-    x[lane, k], x[lane, k + 1], x[lane, k + 2], x[lane, k + 3] = a0, a1, a2, a3
-    x[lane, k + 4], x[lane, k + 5], x[lane, k + 6], x[lane, k + 7] = b0, b1, b2, b3
+    x[p], x[p + LANES], x[p + 2 * LANES], x[p + 3 * LANES] = a0, a1, a2, a3
+    x[p + 4 * LANES], x[p + 5 * LANES] = b0, b1
+    x[p + 6 * LANES], x[p + 7 * LANES] = b2, b3
     return inversions
 
 
 @numba.njit(cache=True, nogil=True)
 def _merge_count_lanes(src: np.ndarray, dst: np.ndarray, n: int, swaps: np.ndarray) -> bool:
-    """Merge-sort the ``LANES`` rows of ``src[:, :n]`` together, adding each row's strict
-    inversions to ``swaps``. Both arrays need ``n + 1`` columns. Returns True when the
-    sorted rows ended in ``dst``."""
+    """Merge-sort ``LANES`` rows together, adding each row's strict inversions to ``swaps``.
+
+    The rows are interleaved: element i of lane l sits at ``src[LANES * i + l]``, so one
+    base address serves every lane. Both arrays need ``LANES * (n + 1)`` elements.
+    Returns True when the sorted rows ended in ``dst``."""
     s0, s1, s2, s3 = swaps[0], swaps[1], swaps[2], swaps[3]
     # Runs of eight sorted by networks replace the three narrowest merge passes.
     full = n - n % 8
@@ -163,52 +176,66 @@ def _merge_count_lanes(src: np.ndarray, dst: np.ndarray, n: int, swaps: np.ndarr
     s1 += _insertion_count(src, 1, full, n)
     s2 += _insertion_count(src, 2, full, n)
     s3 += _insertion_count(src, 3, full, n)
-    width = 8
+    # Unsigned indices from here: signed ones cost a wrap-around fix-up per load. The
+    # right index is derived (i + j = k + mid) and inversions are summed per stretch
+    # from the left indices, which keeps every lane's state in registers.
+    u0, u1, u2, u3 = np.uint64(s0), np.uint64(s1), np.uint64(s2), np.uint64(s3)
+    size = np.uint64(n)
+    width = np.uint64(8)
     in_dst = False
-    while width < n:
-        for start in range(0, n, 2 * width):
-            mid = min(start + width, n)
-            end = min(start + 2 * width, n)
+    while width < size:
+        start = np.uint64(0)
+        while start < size:
+            mid = min(start + width, size)
+            end = min(mid + width, size)
             i0 = i1 = i2 = i3 = start
-            j0 = j1 = j2 = j3 = mid
-            k = start
+            k_mid = start + mid  # output index + mid, so that j = k_mid - i
             while True:
                 # In this many steps no lane can run out of either side: no bounds checks.
-                steps = min(min(mid - i0, end - j0), min(mid - i1, end - j1))
-                steps = min(steps, min(min(mid - i2, end - j2), min(mid - i3, end - j3)))
-                if steps <= 0:
+                steps = min(min(mid - i0, end + i0 - k_mid), min(mid - i1, end + i1 - k_mid))
+                steps = min(steps, min(min(mid - i2, end + i2 - k_mid),
+                                       min(mid - i3, end + i3 - k_mid)))
+                if steps == 0:
                     break
+                f0, f1, f2, f3 = i0, i1, i2, i3
+                t0 = t1 = t2 = t3 = np.uint64(0)
                 for _ in range(steps):
-                    a0, b0 = src[0, i0], src[0, j0]
-                    a1, b1 = src[1, i1], src[1, j1]
-                    a2, b2 = src[2, i2], src[2, j2]
-                    a3, b3 = src[3, i3], src[3, j3]
-                    r0, r1, r2, r3 = b0 < a0, b1 < a1, b2 < a2, b3 < a3
-                    dst[0, k] = b0 if r0 else a0
-                    dst[1, k] = b1 if r1 else a1
-                    dst[2, k] = b2 if r2 else a2
-                    dst[3, k] = b3 if r3 else a3
-                    s0 += (mid - i0) if r0 else 0
-                    s1 += (mid - i1) if r1 else 0
-                    s2 += (mid - i2) if r2 else 0
-                    s3 += (mid - i3) if r3 else 0
-                    i0 += 1 - r0
-                    i1 += 1 - r1
-                    i2 += 1 - r2
-                    i3 += 1 - r3
-                    j0 += r0
-                    j1 += r1
-                    j2 += r2
-                    j3 += r3
-                    k += 1
-            s0 = _finish_lane(src, dst, 0, i0, j0, mid, end, s0)
-            s1 = _finish_lane(src, dst, 1, i1, j1, mid, end, s1)
-            s2 = _finish_lane(src, dst, 2, i2, j2, mid, end, s2)
-            s3 = _finish_lane(src, dst, 3, i3, j3, mid, end, s3)
+                    a0, b0 = src[_U4 * i0], src[_U4 * (k_mid - i0)]
+                    a1, b1 = src[_U4 * i1 + _U1], src[_U4 * (k_mid - i1) + _U1]
+                    a2, b2 = src[_U4 * i2 + _U2], src[_U4 * (k_mid - i2) + _U2]
+                    a3, b3 = src[_U4 * i3 + _U3], src[_U4 * (k_mid - i3) + _U3]
+                    out = _U4 * (k_mid - mid)
+                    dst[out] = min(a0, b0)
+                    dst[out + _U1] = min(a1, b1)
+                    dst[out + _U2] = min(a2, b2)
+                    dst[out + _U3] = min(a3, b3)
+                    t0 += i0
+                    t1 += i1
+                    t2 += i2
+                    t3 += i3
+                    i0 += np.uint64(b0 >= a0)  # ties take the left: stable
+                    i1 += np.uint64(b1 >= a1)
+                    i2 += np.uint64(b2 >= a2)
+                    i3 += np.uint64(b3 >= a3)
+                    k_mid += _U1
+                u0 += _right_take_swaps(steps, f0, i0, mid, t0)
+                u1 += _right_take_swaps(steps, f1, i1, mid, t1)
+                u2 += _right_take_swaps(steps, f2, i2, mid, t2)
+                u3 += _right_take_swaps(steps, f3, i3, mid, t3)
+            # Some lane ran out of one side: the rest goes on in lockstep, each lane
+            # guarded (an empty side is never taken), rather than lane by lane.
+            while k_mid < end + mid:
+                out = _U4 * (k_mid - mid)
+                i0, u0 = _guarded_step(src, dst, np.uint64(0), i0, k_mid, mid, end, out, u0)
+                i1, u1 = _guarded_step(src, dst, _U1, i1, k_mid, mid, end, out, u1)
+                i2, u2 = _guarded_step(src, dst, _U2, i2, k_mid, mid, end, out, u2)
+                i3, u3 = _guarded_step(src, dst, _U3, i3, k_mid, mid, end, out, u3)
+                k_mid += _U1
+            start = end
         src, dst = dst, src
-        width *= 2
+        width += width
         in_dst = not in_dst
-    swaps[0], swaps[1], swaps[2], swaps[3] = s0, s1, s2, s3
+    swaps[0], swaps[1], swaps[2], swaps[3] = u0, u1, u2, u3
     return in_dst
 
 
@@ -229,9 +256,6 @@ def _tau_block(
     first_row: int,
     order: np.ndarray,
     group_starts: np.ndarray,
-    tied_first: np.ndarray,
-    tied_second: np.ndarray,
-    use_pairs: bool,
     target_ties: np.int64,
     x: np.ndarray,
     buffer: np.ndarray,
@@ -240,33 +264,54 @@ def _tau_block(
     """Tau-b of rows ``first_row .. first_row + LANES - 1`` against one target, into ``out``."""
     n_rows, n = rows.shape[0], order.shape[0]
     total = np.int64(n) * (n - 1) // 2
-    for lane in range(LANES):
-        r = min(first_row + lane, n_rows - 1)  # a short last block repeats its last row
-        for i in range(n):
-            x[lane, i] = rows[r, order[i]]
+    # A short last block repeats its last row.
+    r0, r1 = min(first_row, n_rows - 1), min(first_row + 1, n_rows - 1)
+    r2, r3 = min(first_row + 2, n_rows - 1), min(first_row + 3, n_rows - 1)
+    for i in range(n):
+        o = order[i]
+        x[LANES * i], x[LANES * i + 1] = rows[r0, o], rows[r1, o]
+        x[LANES * i + 2], x[LANES * i + 3] = rows[r2, o], rows[r3, o]
     inside = np.zeros(LANES, dtype=np.int64)  # inversions within tied-target runs
     joint = np.zeros(LANES, dtype=np.int64)
-    if use_pairs:
-        for t in range(tied_first.shape[0]):
-            p, q = tied_first[t], tied_second[t]
+    # Pairs inside a run of tied targets are neither concordant nor discordant: count
+    # their inversions (the merge counts them too) and joint ties. Short runs pair by
+    # pair; a long run is sorted, which orders its pairs by (target, x) before the merge.
+    for g in range(group_starts.shape[0] - 1):
+        a, b = group_starts[g], group_starts[g + 1]
+        if b - a == 1:
+            continue
+        if b - a <= _PAIRWISE_RUN:
+            in0 = in1 = in2 = in3 = jo0 = jo1 = jo2 = jo3 = np.int64(0)
+            for p in range(LANES * a, LANES * (b - 1), LANES):
+                v0, v1, v2, v3 = x[p], x[p + 1], x[p + 2], x[p + 3]
+                for q in range(p + LANES, LANES * b, LANES):
+                    in0 += v0 > x[q]
+                    in1 += v1 > x[q + 1]
+                    in2 += v2 > x[q + 2]
+                    in3 += v3 > x[q + 3]
+                    jo0 += v0 == x[q]
+                    jo1 += v1 == x[q + 1]
+                    jo2 += v2 == x[q + 2]
+                    jo3 += v3 == x[q + 3]
+            inside[0] += in0
+            inside[1] += in1
+            inside[2] += in2
+            inside[3] += in3
+            joint[0] += jo0
+            joint[1] += jo1
+            joint[2] += jo2
+            joint[3] += jo3
+        else:
             for lane in range(LANES):
-                inside[lane] += x[lane, p] > x[lane, q]
-                joint[lane] += x[lane, p] == x[lane, q]
-    else:
-        # Sorting inside each run of tied targets orders pairs by (target, x), so the
-        # global merge no longer counts them.
-        for g in range(group_starts.shape[0] - 1):
-            a, b = group_starts[g], group_starts[g + 1]
-            if b - a > 1:
-                for lane in range(LANES):
-                    _merge_count(x[lane, a:b], buffer[lane, a:b])
-                    joint[lane] += _tie_pairs(x[lane], a, b)
+                run = x[LANES * a + lane : LANES * b : LANES]
+                _merge_count(run, buffer[LANES * a + lane : LANES * b : LANES])
+                joint[lane] += _tie_pairs(run, 0, b - a)
     inversions = np.zeros(LANES, dtype=np.int64)
     in_buffer = _merge_count_lanes(x, buffer, n, inversions)
     ordered = buffer if in_buffer else x
     for lane in range(min(LANES, n_rows - first_row)):
         discordant = inversions[lane] - inside[lane]
-        x_ties = _tie_pairs(ordered[lane], 0, n)
+        x_ties = _tie_pairs(ordered[lane::LANES], 0, n)
         numerator = total - x_ties - target_ties + joint[lane] - 2 * discordant
         denom_x = total - x_ties
         denom_y = total - target_ties
@@ -277,7 +322,7 @@ def _tau_block(
             out[first_row + lane] = min(1.0, max(-1.0, tau))  # rounding can pass +/-1; scipy clips
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _tau_all(
     rows: np.ndarray,
     work_target: np.ndarray,
@@ -286,10 +331,6 @@ def _tau_all(
     order_ptr: np.ndarray,
     group_starts: np.ndarray,
     group_ptr: np.ndarray,
-    tied_first: np.ndarray,
-    tied_second: np.ndarray,
-    pair_ptr: np.ndarray,
-    use_pairs: np.ndarray,
     target_ties: np.ndarray,
     scratch: np.ndarray,
     out: np.ndarray,
@@ -300,9 +341,7 @@ def _tau_all(
         buffer = scratch[numba.get_thread_id(), 1]
         _tau_block(rows, work_row[item], orders[order_ptr[t] : order_ptr[t + 1]],
                    group_starts[group_ptr[t] : group_ptr[t + 1]],
-                   tied_first[pair_ptr[t] : pair_ptr[t + 1]],
-                   tied_second[pair_ptr[t] : pair_ptr[t + 1]],
-                   use_pairs[t], target_ties[t], x, buffer, out[t])
+                   target_ties[t], x, buffer, out[t])
 
 
 def _concat(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +364,7 @@ class KendallTargets:
     """
 
     def __init__(self, targets: Sequence[np.ndarray]) -> None:
-        orders, groups, firsts, seconds, use_pairs, ties = [], [], [], [], [], []
+        orders, groups, ties = [], [], []
         column = 0
         for target in targets:
             target = np.asarray(target, dtype=np.float64)
@@ -336,28 +375,14 @@ class KendallTargets:
             breaks = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
             starts = np.concatenate(([0], breaks, [len(target)])).astype(np.int64)
             sizes = np.diff(starts)
-            n_ties = int((sizes * (sizes - 1) // 2).sum())
-            pairs = n_ties <= _PAIRS_PER_ROW * max(len(target), 1)
-            first, second = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
-            for start, size in zip(starts[:-1], sizes):
-                if pairs and size > 1:
-                    u, v = np.triu_indices(size, 1)
-                    first.append(start + u)
-                    second.append(start + v)
             orders.append(order + column)
             groups.append(starts)
-            firsts.append(np.concatenate(first))
-            seconds.append(np.concatenate(second))
-            use_pairs.append(pairs)
-            ties.append(n_ties)
+            ties.append(int((sizes * (sizes - 1) // 2).sum()))
             column += len(target)
         self.sizes = [len(o) for o in orders]
         self.n = column
         self._orders, self._order_ptr = _concat(orders)
         self._groups, self._group_ptr = _concat(groups)
-        self._firsts, self._pair_ptr = _concat(firsts)
-        self._seconds, _ = _concat(seconds)
-        self._use_pairs = np.array(use_pairs, dtype=np.bool_)
         self._ties = np.array(ties, dtype=np.int64)
         self._work: np.ndarray | None = None
 
@@ -366,7 +391,7 @@ class KendallTargets:
         doubles per block) page-fault on every call, which cost half the kernel's time."""
         threads = numba.get_num_threads()
         if self._work is None or self._work.shape[0] < threads:
-            self._work = np.zeros((threads, 2, LANES, max(self.sizes, default=0) + 1))
+            self._work = np.zeros((threads, 2, LANES * (max(self.sizes, default=0) + 1)))
         return self._work
 
     def tau(self, rows: np.ndarray) -> np.ndarray:
@@ -381,8 +406,7 @@ class KendallTargets:
             work_row = np.repeat(blocks, len(scored))
             work_target = np.tile(np.array(scored, dtype=np.int64), len(blocks))
             _tau_all(rows, work_target, work_row, self._orders, self._order_ptr,
-                     self._groups, self._group_ptr, self._firsts, self._seconds,
-                     self._pair_ptr, self._use_pairs, self._ties, self._scratch(), out)
+                     self._groups, self._group_ptr, self._ties, self._scratch(), out)
         return out.T
 
 
