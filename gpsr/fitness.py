@@ -11,25 +11,33 @@ by zero) counts as 0, "no ranking", for fitness; reports show it as null.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import numba
 import numpy as np
 import torch
 
 from gpsr.data import Problem
 from gpsr.expressions import Expression
 from gpsr.kernels.evaluate import PopulationEvaluator
-from gpsr.kernels.kendall import KendallTargets
+from gpsr.kernels.kendall import LANES, KendallTargets
 
 
 class TauScorer:
-    """Kendall tau of expressions on each of several problems, cached by canonical infix."""
+    """Kendall tau of expressions on each of several problems, cached by canonical infix.
+
+    ``min_batch``: the fewest finished expressions handed to the Kendall thread at once
+    while evaluation goes on (see ``_score``).
+    """
 
     def __init__(
         self,
         problems: Sequence[Problem],
         proxies: Sequence[str],
         device: str | torch.device | None = None,
+        min_batch: int = 2 * LANES,
     ) -> None:
         self.names = [p.name for p in problems]
         self.evaluator = PopulationEvaluator(
@@ -37,6 +45,8 @@ class TauScorer:
         )
         self.targets = KendallTargets([p.accuracy for p in problems])
         self.cache: dict[str, np.ndarray] = {}
+        self.min_batch = min_batch
+        self._kendall_thread: tuple[int, ThreadPoolExecutor] | None = None
 
     def clear(self) -> None:
         """Forget every cached result, of whole expressions and of subtrees."""
@@ -50,13 +60,48 @@ class TauScorer:
     def taus(self, expressions: Sequence[Expression]) -> np.ndarray:
         """Raw taus, shape ``(len(expressions), n_problems)``; NaN where undefined."""
         fresh = self.uncached(expressions)
-        if fresh:
-            taus = self.targets.tau(self.evaluator.evaluate(fresh).cpu().numpy())
-            for expr, row in zip(fresh, taus):
+        for part, taus in self._score(fresh):
+            for expr, row in zip(part, taus):
                 self.cache[expr.infix()] = row
         return np.array([self.cache[e.infix()] for e in expressions]).reshape(
             len(expressions), len(self.names)
         )
+
+    def _score(self, fresh: list[Expression]) -> list[tuple[list[Expression], np.ndarray]]:
+        """Taus of ``fresh``, pipelined: the evaluator hands over expressions as each height
+        of the program finishes, and a second thread scores them while deeper ones are
+        computed, so evaluation keeps one core busy and the Kendall kernel the other.
+        With one thread (a worker of a parallel synthesis), no second thread."""
+        if not fresh:
+            return []
+        threads = numba.get_num_threads()
+        if threads == 1:
+            return [(fresh, self.targets.tau(self.evaluator.evaluate(fresh).cpu().numpy()))]
+        pending: list[tuple[list[Expression], Future]] = []
+        batch: list[Expression] = []
+        try:
+            for positions, last in self.evaluator.stages(fresh):
+                batch += [fresh[i] for i in positions]
+                if last or len(batch) >= self.min_batch:
+                    values = self.evaluator.values(batch).cpu().numpy()
+                    # While evaluation goes on, one Kendall thread; the last batch gets all.
+                    job = self._kendall_pool().submit(self._tau, values, threads if last else 1)
+                    pending.append((batch, job))
+                    batch = []
+        finally:
+            # The Kendall kernel's work rows serve one call at a time: never leave one running.
+            results = [(part, job.result()) for part, job in pending]
+        return results
+
+    def _tau(self, values: np.ndarray, threads: int) -> np.ndarray:
+        numba.set_num_threads(threads)  # numba's thread count is per calling thread
+        return self.targets.tau(values)
+
+    def _kendall_pool(self) -> ThreadPoolExecutor:
+        """The scorer's Kendall thread, made anew in a forked child (threads do not fork)."""
+        if self._kendall_thread is None or self._kendall_thread[0] != os.getpid():
+            self._kendall_thread = (os.getpid(), ThreadPoolExecutor(1, "gpsr-kendall"))
+        return self._kendall_thread[1]
 
 
 class Equation1:

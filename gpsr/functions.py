@@ -28,10 +28,10 @@ class Primitive:
     numpy_fn: Callable[..., np.ndarray]
     torch_fn: Callable[..., torch.Tensor]
     #: ``fn(a, b, mask, out)``: the same result, written into ``out`` and returned;
-    #: ``out`` may be ``a`` itself; ``a``, ``b`` and the bool scratch ``mask`` may be
-    #: clobbered; ``b`` is None for unary operators; inputs must be NaN-free (every node
-    #: applies the policy). The batched evaluator writes straight into its value slab
-    #: with it: fresh allocations of this size cost page faults every time.
+    #: ``out`` may be ``a`` itself; ``a``, ``b`` and the scratch ``mask`` (float64, the
+    #: shape of ``a``) may be clobbered; ``b`` is None for unary operators; inputs must
+    #: be NaN-free (every node applies the policy). The batched evaluator writes straight
+    #: into its value slab with it: fresh allocations of this size cost page faults.
     torch_into: Callable[..., torch.Tensor]
 
 
@@ -92,23 +92,30 @@ def _ti_binary(op: Callable[..., torch.Tensor]):
     return fn
 
 
+# torch's CPU kernels for bool masks (masked_fill_, where) run ~15x slower than plain
+# arithmetic, so the in-place forms below mark broken inputs with a 0/1 float64 mask and
+# fix them up by addition and multiplication, which give the same values exactly.
+
+
 def _ti_div(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, out: torch.Tensor):
-    zero = torch.eq(b, 0, out=mask)
-    return _ti_clean(torch.div(a, b, out=out).masked_fill_(zero, PROTECTED_VALUE))
+    # A zero divisor becomes 0/0 (a times 0, or inf times 0, is 0 or NaN), a NaN that the
+    # policy turns into the protected value; every other quotient is untouched.
+    keep = torch.ne(b, 0, out=mask)
+    return _ti_clean(torch.div(a.mul_(keep), b, out=out))
 
 
-def _ti_guarded(op: Callable[..., torch.Tensor], broken: Callable[..., torch.Tensor],
-                safe: float):
-    """log/sqrt: ``op`` where ``broken(a, 0)`` is false, else the protected value.
+def _ti_log(a: torch.Tensor, b: None, mask: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    # Inputs <= 0 are set to 1 first (torch's log runs 5-10x slower where its result is
+    # NaN or -inf), so their log is 0, and adding the mask times the protected value
+    # gives exactly the protected value there and adds 0 everywhere else.
+    broken = torch.eq(a.clamp_min_(0.0), 0, out=mask)
+    return torch.log(a.add_(broken), out=out).add_(broken, alpha=PROTECTED_VALUE)
 
-    Broken inputs are first replaced by a safe one: torch's log and sqrt run 5-10x
-    slower on inputs whose result is NaN, and GP slabs are full of them."""
 
-    def fn(a: torch.Tensor, b: None, mask: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        bad = broken(a, 0, out=mask)
-        return op(a.masked_fill_(bad, safe), out=out).masked_fill_(bad, PROTECTED_VALUE)
-
-    return fn
+def _ti_sqrt(a: torch.Tensor, b: None, mask: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    # Negative inputs become 0 (sqrt 0 is 0), then the mask adds the protected value.
+    broken = torch.lt(a, 0, out=mask)
+    return torch.sqrt(a.clamp_min_(0.0), out=out).add_(broken, alpha=PROTECTED_VALUE)
 
 
 PRIMITIVES: dict[str, Primitive] = {
@@ -123,8 +130,8 @@ PRIMITIVES: dict[str, Primitive] = {
         Primitive("div", 2, "/", _np_div, _t_div, _ti_div),
         Primitive("neg", 1, "neg", np.negative, torch.neg,
                   lambda a, b, m, out: torch.neg(a, out=out)),
-        Primitive("log", 1, "log", _np_log, _t_log, _ti_guarded(torch.log, torch.le, 1.0)),
-        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt, _ti_guarded(torch.sqrt, torch.lt, 0.0)),
+        Primitive("log", 1, "log", _np_log, _t_log, _ti_log),
+        Primitive("sqrt", 1, "sqrt", _np_sqrt, _t_sqrt, _ti_sqrt),
     )
 }
 

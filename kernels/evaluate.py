@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import groupby
 
 import numpy as np
 import torch
@@ -81,11 +82,25 @@ class PopulationEvaluator:
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
         self._buffers = tuple(
             torch.empty((0, self.n_archs), dtype=dt, device=self.device)
-            for dt in (torch.float64, torch.float64, torch.bool)
+            for dt in (torch.float64, torch.float64, torch.float64)
         )
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
+        for _ in self.stages(expressions):
+            pass
+        return self.values(expressions)
+
+    def values(self, expressions: Sequence[Expression]) -> torch.Tensor:
+        """Values of expressions already evaluated (a copy): shape ``(len, n_archs)``."""
+        return self.slab.index_select(0, self._rows(expressions))
+
+    def stages(self, expressions: Sequence[Expression]) -> Iterator[tuple[list[int], bool]]:
+        """Evaluate ``expressions``, yielding ``(positions, last)`` for those whose values
+        are final (read them with :meth:`values` before the next step): those already
+        cached and bare proxies first, then, after each height of the program, the
+        expressions of that depth. A consumer can score finished expressions while
+        deeper ones are still being computed; ``last`` says nothing is left to compute."""
         new: dict[str, Expression] = {}
         used: set[str] = set()
         for expr in expressions:
@@ -94,29 +109,36 @@ class PopulationEvaluator:
         ordered = sorted(new.values(), key=lambda e: (e.depth, e.name))
         for expr in ordered:
             self.row_of[expr.infix()] = self.free.pop()
+        ready_at: dict[int, list[int]] = {}
+        for pos, expr in enumerate(expressions):
+            ready_at.setdefault(expr.depth if expr.infix() in new else 0, []).append(pos)
+        if 0 in ready_at:
+            yield ready_at[0], not ordered
         # The whole program as one index table: the row each node writes, and its operands'.
         program = np.array(
             [(self.row_of[e.infix()], self._row(e.children[0]), self._row(e.children[-1]))
              for e in ordered], dtype=np.int64).reshape(-1, 3)
         index = torch.from_numpy(program.T.copy()).to(self.device)
+        groups = [(key, len(list(members)))
+                  for key, members in groupby(ordered, key=lambda e: (e.depth, e.name))]
+        a_all, b_all, mask_all = self._scratch(max((size for _, size in groups), default=0))
         start = 0
-        while start < len(ordered):
-            key = (ordered[start].depth, ordered[start].name)
-            end = start
-            while end < len(ordered) and (ordered[end].depth, ordered[end].name) == key:
-                end += 1
-            prim = PRIMITIVES[key[1]]
-            a, b, mask = self._scratch(end - start)
+        for g, ((depth, name), size) in enumerate(groups):
+            end = start + size
+            prim = PRIMITIVES[name]
+            a, b, mask = a_all[:size], b_all[:size], mask_all[:size]
             torch.index_select(self.slab, 0, index[1, start:end], out=a)
             if prim.arity == 2:
                 torch.index_select(self.slab, 0, index[2, start:end], out=b)
             first, last = int(program[start, 0]), int(program[end - 1, 0])
-            if last - first == end - start - 1:  # one block of rows (see _reserve)
+            if last - first == size - 1:  # one block of rows (see _reserve)
                 prim.torch_into(a, b, mask, self.slab[first : last + 1])
             else:
                 self.slab.index_copy_(0, index[0, start:end], prim.torch_into(a, b, mask, a))
             start = end
-        return self.slab.index_select(0, self._rows(expressions))
+            height_done = g + 1 == len(groups) or groups[g + 1][0][0] != depth
+            if height_done and depth in ready_at:
+                yield ready_at[depth], g + 1 == len(groups)
 
     def forget(self) -> None:
         """Drop every cached subtree (the slab and buffers stay allocated)."""
@@ -130,7 +152,7 @@ class PopulationEvaluator:
             self._buffers = (
                 torch.empty(shape, dtype=torch.float64, device=self.device),
                 torch.empty(shape, dtype=torch.float64, device=self.device),
-                torch.empty(shape, dtype=torch.bool, device=self.device),
+                torch.empty(shape, dtype=torch.float64, device=self.device),
             )
         a, b, mask = self._buffers
         return a[:rows], b[:rows], mask[:rows]
