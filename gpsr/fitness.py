@@ -40,10 +40,14 @@ class TauScorer:
         min_batch: int = 2 * LANES,
     ) -> None:
         self.names = [p.name for p in problems]
+        # Tau does not depend on the order of architectures, so each problem's rows are put
+        # in accuracy order once: the Kendall kernel then reads candidates sequentially.
+        orders = [np.argsort(p.accuracy, kind="stable") for p in problems]
         self.evaluator = PopulationEvaluator(
-            np.concatenate([p.select(proxies=proxies).values for p in problems]), proxies, device
+            np.concatenate([p.select(proxies=proxies).values[o] for p, o in zip(problems, orders)]),
+            proxies, device,
         )
-        self.targets = KendallTargets([p.accuracy for p in problems])
+        self.targets = KendallTargets([p.accuracy[o] for p, o in zip(problems, orders)])
         self.cache: dict[str, np.ndarray] = {}
         self.min_batch = min_batch
         self._kendall_thread: tuple[int, ThreadPoolExecutor] | None = None
