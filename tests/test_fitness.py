@@ -283,3 +283,37 @@ def test_evaluator_names_a_missing_proxy():
     # the failed call leaves the evaluator usable
     exprs = population(5, 10)
     assert_matches_numpy(ev.evaluate(exprs), exprs, values_matrix(0))
+
+
+def test_evaluator_stages_hand_over_every_expression_once_when_final():
+    values = values_matrix(2)
+    exprs = population(5, 30)
+    ev = PopulationEvaluator(values, PROXIES, "cpu")
+    ev.evaluate(exprs[:10])  # some trees, and subtrees of others, already cached
+    seen: list[int] = []
+    lasts = []
+    for positions, last in ev.stages(exprs):
+        # final values can be read as soon as a stage names them
+        assert_matches_numpy(ev.values([exprs[i] for i in positions]),
+                             [exprs[i] for i in positions], values)
+        seen += positions
+        lasts.append(last)
+    assert sorted(seen) == list(range(len(exprs)))
+    assert lasts[-1] and not any(lasts[:-1])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tau_scorer_pipelined_equals_one_thread(problems, threads):
+    import numba
+
+    exprs = population(7, 60)
+    serial = TauScorer(problems, PROXIES, "cpu")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        expected = serial.taus(exprs)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        piped = TauScorer(problems, PROXIES, "cpu", min_batch=1)  # many small batches
+        np.testing.assert_array_equal(piped.taus(exprs), expected)
+    finally:
+        numba.set_num_threads(before)

@@ -97,7 +97,7 @@ def test_heavy_ties_in_both(xy):
 @settings(max_examples=6, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from([3, 70, 200]))
 def test_long_tie_runs_in_target(seed, levels):
-    """Runs of tied targets longer than the kernel's insertion-sort cutoff (64)."""
+    """Runs of tied targets both shorter and longer than the kernel's pairwise cutoff (64)."""
     rng = np.random.default_rng(seed)
     n = 2000
     y = rng.integers(0, levels, n).astype(float)
