@@ -50,7 +50,6 @@ class TauScorer:
         self.targets = KendallTargets([p.accuracy[o] for p, o in zip(problems, orders)])
         self.cache: dict[str, np.ndarray] = {}
         self.min_batch = min_batch
-        self._kendall_thread: tuple[int, ThreadPoolExecutor] | None = None
 
     def clear(self) -> None:
         """Forget every cached result, of whole expressions and of subtrees."""
@@ -89,7 +88,7 @@ class TauScorer:
                 if last or len(batch) >= self.min_batch:
                     values = self.evaluator.values(batch).cpu().numpy()
                     # While evaluation goes on, one Kendall thread; the last batch gets all.
-                    job = self._kendall_pool().submit(self._tau, values, threads if last else 1)
+                    job = _kendall_thread().submit(self._tau, values, threads if last else 1)
                     pending.append((batch, job))
                     batch = []
         finally:
@@ -101,11 +100,17 @@ class TauScorer:
         numba.set_num_threads(threads)  # numba's thread count is per calling thread
         return self.targets.tau(values)
 
-    def _kendall_pool(self) -> ThreadPoolExecutor:
-        """The scorer's Kendall thread, made anew in a forked child (threads do not fork)."""
-        if self._kendall_thread is None or self._kendall_thread[0] != os.getpid():
-            self._kendall_thread = (os.getpid(), ThreadPoolExecutor(1, "gpsr-kendall"))
-        return self._kendall_thread[1]
+
+_KENDALL_THREAD: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _kendall_thread() -> ThreadPoolExecutor:
+    """The process's one Kendall thread (scorers wait for their own jobs, so one serves
+    all), made anew in a forked child, where threads do not survive."""
+    global _KENDALL_THREAD
+    if _KENDALL_THREAD is None or _KENDALL_THREAD[0] != os.getpid():
+        _KENDALL_THREAD = (os.getpid(), ThreadPoolExecutor(1, "gpsr-kendall"))
+    return _KENDALL_THREAD[1]
 
 
 class Equation1:
