@@ -5,9 +5,9 @@ also uses it: discordant pairs are the candidate's inversions once pairs are put
 target order, and tau-b's denominator needs the ties in the target, in the
 candidate and in both. The target is prepared once for the whole batch: its order
 and its runs of tied values. Each candidate row is permuted into target order;
-inversions and joint ties inside tied-target runs are counted pair by pair (they are
-not discordant); the row's inversions come from a bottom-up merge sort, whose sorted
-output also gives the candidate's own ties.
+inversions and joint ties inside tied-target runs are counted pair by pair, or, in a
+long run, by sorting it (such pairs are not discordant); the row's inversions come
+from a bottom-up merge sort, whose sorted output also gives the candidate's own ties.
 
 Speed: a branch-free merge step is bound by the latency of its load-compare-advance
 chain, so four rows are merged in lockstep, each with its own chain, which lets the
