@@ -80,10 +80,7 @@ class PopulationEvaluator:
         self.leaf_row = {p: i for i, p in enumerate(self.proxies)}
         self.row_of: OrderedDict[str, int] = OrderedDict()  # cached inner subtrees, LRU first
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
-        self._buffers = tuple(
-            torch.empty((0, self.n_archs), dtype=dt, device=self.device)
-            for dt in (torch.float64, torch.float64, torch.float64)
-        )
+        self._buffers = self._empty_buffers(0)
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
@@ -148,14 +145,15 @@ class PopulationEvaluator:
     def _scratch(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reused operand buffers: fresh ones this large would page-fault on every group."""
         if self._buffers[0].shape[0] < rows:
-            shape = (max(rows, 2 * self._buffers[0].shape[0]), self.n_archs)
-            self._buffers = (
-                torch.empty(shape, dtype=torch.float64, device=self.device),
-                torch.empty(shape, dtype=torch.float64, device=self.device),
-                torch.empty(shape, dtype=torch.float64, device=self.device),
-            )
+            self._buffers = self._empty_buffers(max(rows, 2 * self._buffers[0].shape[0]))
         a, b, mask = self._buffers
         return a[:rows], b[:rows], mask[:rows]
+
+    def _empty_buffers(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Two operand buffers and the operators' 0/1 mask, all float64."""
+        a, b, mask = (torch.empty((rows, self.n_archs), dtype=torch.float64, device=self.device)
+                      for _ in range(3))
+        return a, b, mask
 
     def _row(self, expr: Expression) -> int:
         return self.leaf_row[expr.name] if expr.is_leaf else self.row_of[expr.infix()]
