@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
 
 import numba
 import numpy as np
@@ -26,18 +27,13 @@ from gpsr.kernels.kendall import LANES, KendallTargets
 
 
 class TauScorer:
-    """Kendall tau of expressions on each of several problems, cached by canonical infix.
-
-    ``min_batch``: the fewest finished expressions handed to the Kendall thread at once
-    while evaluation goes on (see ``_score``).
-    """
+    """Kendall tau of expressions on each of several problems, cached by canonical infix."""
 
     def __init__(
         self,
         problems: Sequence[Problem],
         proxies: Sequence[str],
         device: str | torch.device | None = None,
-        min_batch: int = 2 * LANES,
     ) -> None:
         self.names = [p.name for p in problems]
         # Tau does not depend on the order of architectures, so each problem's rows are put
@@ -49,7 +45,6 @@ class TauScorer:
         )
         self.targets = KendallTargets([p.accuracy[o] for p, o in zip(problems, orders)])
         self.cache: dict[str, np.ndarray] = {}
-        self.min_batch = min_batch
 
     def clear(self) -> None:
         """Forget every cached result, of whole expressions and of subtrees."""
@@ -63,54 +58,77 @@ class TauScorer:
     def taus(self, expressions: Sequence[Expression]) -> np.ndarray:
         """Raw taus, shape ``(len(expressions), n_problems)``; NaN where undefined."""
         fresh = self.uncached(expressions)
-        for part, taus in self._score(fresh):
-            for expr, row in zip(part, taus):
+        if fresh:
+            for expr, row in zip(fresh, self._score(fresh)):
                 self.cache[expr.infix()] = row
         return np.array([self.cache[e.infix()] for e in expressions]).reshape(
             len(expressions), len(self.names)
         )
 
-    def _score(self, fresh: list[Expression]) -> list[tuple[list[Expression], np.ndarray]]:
-        """Taus of ``fresh``, pipelined: the evaluator hands over expressions as each height
-        of the program finishes, and a second thread scores them while deeper ones are
-        computed, so evaluation keeps one core busy and the Kendall kernel the other.
-        With one thread (a worker of a parallel synthesis), no second thread."""
-        if not fresh:
-            return []
-        threads = numba.get_num_threads()
-        if threads == 1:
-            return [(fresh, self.targets.tau(self.evaluator.evaluate(fresh).cpu().numpy()))]
-        pending: list[tuple[list[Expression], Future]] = []
-        batch: list[Expression] = []
+    def _score(self, fresh: list[Expression]) -> np.ndarray:
+        """Taus of ``fresh``, pipelined over numba's thread count: the evaluator hands over
+        expressions as each height of the program finishes, helper threads score them in
+        blocks of ``LANES`` rows while deeper ones are computed, and this thread joins
+        them once evaluation is done, so no core waits while another has work."""
+        workers = numba.get_num_threads()
+        if workers == 1:  # a worker of a parallel synthesis: nothing to overlap with
+            self.evaluator.evaluate(fresh)
+            return self.targets.tau(*self.evaluator.host_rows(fresh))
+        self.targets.scratch(workers)  # sized before any helper reads it
+        work: SimpleQueue = SimpleQueue()
+        helpers = [_helper_threads(workers - 1).submit(self._drain, work, w, True)
+                   for w in range(1, workers)]
+        parts: list[tuple[list[int], np.ndarray]] = []
+        waiting: list[int] = []  # finished, not yet a whole block
         try:
             for positions, last in self.evaluator.stages(fresh):
-                batch += [fresh[i] for i in positions]
-                if last or len(batch) >= self.min_batch:
-                    values = self.evaluator.values(batch).cpu().numpy()
-                    # While evaluation goes on, one Kendall thread; the last batch gets all.
-                    job = _kendall_thread().submit(self._tau, values, threads if last else 1)
-                    pending.append((batch, job))
-                    batch = []
+                waiting += positions
+                ready = len(waiting) if last else len(waiting) - len(waiting) % LANES
+                if not ready:
+                    continue
+                part, waiting = waiting[:ready], waiting[ready:]
+                rows, ids = self.evaluator.host_rows([fresh[i] for i in part])
+                taus = np.full((len(self.names), len(part)), np.nan)
+                parts.append((part, taus))
+                for first in range(0, len(part), LANES):
+                    work.put((rows, ids, first, taus))
         finally:
-            # The Kendall kernel's work rows serve one call at a time: never leave one running.
-            results = [(part, job.result()) for part, job in pending]
-        return results
+            # The helpers read the evaluator's rows: never return while one is running.
+            work.put(None)
+            self._drain(work, 0, False)
+            for helper in helpers:
+                helper.result()
+        out = np.empty((len(fresh), len(self.names)))
+        for part, taus in parts:
+            out[part] = taus.T
+        return out
 
-    def _tau(self, values: np.ndarray, threads: int) -> np.ndarray:
-        numba.set_num_threads(threads)  # numba's thread count is per calling thread
-        return self.targets.tau(values)
+    def _drain(self, work: SimpleQueue, worker: int, wait: bool) -> None:
+        """Score queued blocks until the end marker (``None``, left for the others) or,
+        unless ``wait``, until the queue is empty."""
+        while True:
+            try:
+                item = work.get() if wait else work.get_nowait()
+            except Empty:
+                return
+            if item is None:
+                work.put(None)
+                return
+            rows, ids, first, taus = item
+            self.targets.tau_blocks(rows, ids, [first], taus, worker)
 
 
-_KENDALL_THREAD: tuple[int, ThreadPoolExecutor] | None = None
+_HELPERS: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
 
 
-def _kendall_thread() -> ThreadPoolExecutor:
-    """The process's one Kendall thread (scorers wait for their own jobs, so one serves
-    all), made anew in a forked child, where threads do not survive."""
-    global _KENDALL_THREAD
-    if _KENDALL_THREAD is None or _KENDALL_THREAD[0] != os.getpid():
-        _KENDALL_THREAD = (os.getpid(), ThreadPoolExecutor(1, "gpsr-kendall"))
-    return _KENDALL_THREAD[1]
+def _helper_threads(count: int) -> ThreadPoolExecutor:
+    """The process's Kendall helper threads (at least ``count``), shared by all scorers
+    (each waits for its own jobs), made anew in a forked child, where threads do not
+    survive."""
+    global _HELPERS
+    if _HELPERS is None or _HELPERS[0] != os.getpid() or _HELPERS[1] < count:
+        _HELPERS = (os.getpid(), count, ThreadPoolExecutor(count, "gpsr-kendall"))
+    return _HELPERS[2]
 
 
 class Equation1:

@@ -92,9 +92,18 @@ class PopulationEvaluator:
         """Values of expressions already evaluated (a copy): shape ``(len, n_archs)``."""
         return self.slab.index_select(0, self._rows(expressions))
 
+    def host_rows(self, expressions: Sequence[Expression]) -> tuple[np.ndarray, np.ndarray]:
+        """Values of expressions already evaluated, for CPU code: ``(rows, ids)`` such that
+        ``rows[ids[i]]`` holds expression i. On the CPU ``rows`` is the slab itself (no
+        copy), valid until the next evaluation; on other devices a copy."""
+        if self.device.type == "cpu":
+            return self.slab.numpy(), np.array([self._row(e) for e in expressions], np.int64)
+        return self.values(expressions).cpu().numpy(), np.arange(len(expressions))
+
     def stages(self, expressions: Sequence[Expression]) -> Iterator[tuple[list[int], bool]]:
         """Evaluate ``expressions``, yielding ``(positions, last)`` for those whose values
-        are final (read them with :meth:`values` before the next step): those already
+        are final (read them with :meth:`values` or :meth:`host_rows`, even while later
+        steps run, until the next evaluation: their rows are not written again): those already
         cached and bare proxies first, then, after each height of the program, the
         expressions of that depth. A consumer can score finished expressions while
         deeper ones are still being computed; ``last`` says nothing is left to compute."""

@@ -253,7 +253,8 @@ def _tie_pairs(x: np.ndarray, start: int, end: int) -> np.int64:
 @numba.njit(cache=True, nogil=True)
 def _tau_block(
     rows: np.ndarray,
-    first_row: int,
+    ids: np.ndarray,
+    first: int,
     order: np.ndarray,
     group_starts: np.ndarray,
     target_ties: np.int64,
@@ -261,12 +262,13 @@ def _tau_block(
     buffer: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Tau-b of rows ``first_row .. first_row + LANES - 1`` against one target, into ``out``."""
-    n_rows, n = rows.shape[0], order.shape[0]
+    """Tau-b of rows ``ids[first : first + LANES]`` of ``rows`` against one target, into
+    ``out[first : first + LANES]``."""
+    n_rows, n = ids.shape[0], order.shape[0]
     total = np.int64(n) * (n - 1) // 2
     # A short last block repeats its last row.
-    r0, r1 = min(first_row, n_rows - 1), min(first_row + 1, n_rows - 1)
-    r2, r3 = min(first_row + 2, n_rows - 1), min(first_row + 3, n_rows - 1)
+    r0, r1 = ids[min(first, n_rows - 1)], ids[min(first + 1, n_rows - 1)]
+    r2, r3 = ids[min(first + 2, n_rows - 1)], ids[min(first + 3, n_rows - 1)]
     for i in range(n):
         o = order[i]
         x[LANES * i], x[LANES * i + 1] = rows[r0, o], rows[r1, o]
@@ -309,39 +311,43 @@ def _tau_block(
     inversions = np.zeros(LANES, dtype=np.int64)
     in_buffer = _merge_count_lanes(x, buffer, n, inversions)
     ordered = buffer if in_buffer else x
-    for lane in range(min(LANES, n_rows - first_row)):
+    for lane in range(min(LANES, n_rows - first)):
         discordant = inversions[lane] - inside[lane]
         x_ties = _tie_pairs(ordered[lane::LANES], 0, n)
         numerator = total - x_ties - target_ties + joint[lane] - 2 * discordant
         denom_x = total - x_ties
         denom_y = total - target_ties
         if denom_x == 0 or denom_y == 0:
-            out[first_row + lane] = np.nan
+            out[first + lane] = np.nan
         else:
             tau = numerator / np.sqrt(np.float64(denom_x)) / np.sqrt(np.float64(denom_y))
-            out[first_row + lane] = min(1.0, max(-1.0, tau))  # rounding can pass +/-1; scipy clips
+            out[first + lane] = min(1.0, max(-1.0, tau))  # rounding can pass +/-1; scipy clips
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tau_item(rows, ids, first, t, orders, order_ptr, group_starts, group_ptr, target_ties,
+              x, buffer, out):
+    """Tau-b of one block of rows against target ``t``."""
+    _tau_block(rows, ids, first, orders[order_ptr[t] : order_ptr[t + 1]],
+               group_starts[group_ptr[t] : group_ptr[t + 1]], target_ties[t], x, buffer, out[t])
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _tau_all(
-    rows: np.ndarray,
-    work_target: np.ndarray,
-    work_row: np.ndarray,
-    orders: np.ndarray,
-    order_ptr: np.ndarray,
-    group_starts: np.ndarray,
-    group_ptr: np.ndarray,
-    target_ties: np.ndarray,
-    scratch: np.ndarray,
-    out: np.ndarray,
-) -> None:
+def _tau_parallel(rows, ids, work_target, work_first, orders, order_ptr, group_starts,
+                  group_ptr, target_ties, scratch, out):
     for item in numba.prange(work_target.shape[0]):
-        t = work_target[item]
         x = scratch[numba.get_thread_id(), 0]
         buffer = scratch[numba.get_thread_id(), 1]
-        _tau_block(rows, work_row[item], orders[order_ptr[t] : order_ptr[t + 1]],
-                   group_starts[group_ptr[t] : group_ptr[t + 1]],
-                   target_ties[t], x, buffer, out[t])
+        _tau_item(rows, ids, work_first[item], work_target[item], orders, order_ptr,
+                  group_starts, group_ptr, target_ties, x, buffer, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tau_serial(rows, ids, work_target, work_first, orders, order_ptr, group_starts,
+                group_ptr, target_ties, scratch, out):
+    for item in range(work_target.shape[0]):
+        _tau_item(rows, ids, work_first[item], work_target[item], orders, order_ptr,
+                  group_starts, group_ptr, target_ties, scratch[0], scratch[1], out)
 
 
 def _concat(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -355,12 +361,13 @@ class KendallTargets:
 
     Several targets sit side by side in the candidates' columns (one problem each,
     as gpsr's evaluator lays them out): target ``t`` owns the next ``len(targets[t])``
-    columns. One parallel call scores every (row, target) pair, its blocks of rows
-    interleaved across targets so that both threads get a share of the big problem.
+    columns. :meth:`tau` scores every (row, target) pair in one parallel call, its
+    blocks of rows interleaved across targets so that all threads share the big
+    problem; :meth:`tau_blocks` scores a few blocks on the calling thread, for callers
+    that spread blocks over threads of their own.
 
     NaN is not a rank: candidate rows must be NaN-free (gpsr's evaluator guarantees
-    it by its non-finite policy); a constant row gives NaN, as in scipy. An instance
-    serves one Python thread at a time (its work rows are reused between calls).
+    it by its non-finite policy); a constant row gives NaN, as in scipy.
     """
 
     def __init__(self, targets: Sequence[np.ndarray]) -> None:
@@ -384,30 +391,50 @@ class KendallTargets:
         self._orders, self._order_ptr = _concat(orders)
         self._groups, self._group_ptr = _concat(groups)
         self._ties = np.array(ties, dtype=np.int64)
-        self._work: np.ndarray | None = None
+        self._scored = np.array([t for t, size in enumerate(self.sizes) if size >= 2],
+                                dtype=np.int64)
+        self._work = np.zeros((0, 2, 0))
 
-    def _scratch(self) -> np.ndarray:
-        """Work rows for each thread, kept between calls: fresh ones this size (two x 4 x n
-        doubles per block) page-fault on every call, which cost half the kernel's time."""
-        threads = numba.get_num_threads()
-        if self._work is None or self._work.shape[0] < threads:
-            self._work = np.zeros((threads, 2, LANES * (max(self.sizes, default=0) + 1)))
+    def scratch(self, workers: int) -> np.ndarray:
+        """Work rows for ``workers`` threads, kept between calls: fresh ones this size (two
+        x 4 x n doubles per block) page-fault on every call, which cost half the kernel's
+        time. Two threads running at once need different rows of it."""
+        if self._work.shape[0] < workers:
+            self._work = np.zeros((workers, 2, LANES * (max(self.sizes, default=0) + 1)))
         return self._work
 
-    def tau(self, rows: np.ndarray) -> np.ndarray:
-        """Tau-b of each row of ``rows`` (shape ``(k, n)``) on each target: ``(k, targets)``."""
+    def tau(self, rows: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+        """Tau-b of each row of ``rows`` (shape ``(k, n)``) on each target: ``(k, targets)``.
+        With ``ids``, of rows ``rows[ids]`` only (read in place, not copied)."""
+        rows = self._checked(rows)
+        ids = np.arange(rows.shape[0], dtype=np.int64) if ids is None else ids
+        out = np.full((len(self.sizes), len(ids)), np.nan)
+        if len(ids) and len(self._scored):
+            firsts = np.arange(0, len(ids), LANES, dtype=np.int64)
+            _tau_parallel(rows, ids, *self._items(firsts), self._orders, self._order_ptr,
+                          self._groups, self._group_ptr, self._ties,
+                          self.scratch(numba.get_num_threads()), out)
+        return out.T
+
+    def tau_blocks(self, rows: np.ndarray, ids: np.ndarray, firsts: Sequence[int],
+                   out: np.ndarray, worker: int) -> None:
+        """On the calling thread, without the GIL: tau-b of the blocks of ``LANES`` rows
+        ``rows[ids[f : f + LANES]]`` for each ``f`` in ``firsts``, on every target, into
+        ``out[:, f : f + LANES]`` (``out`` has shape ``(targets, len(ids))``). ``worker``
+        picks this thread's work rows in :meth:`scratch`."""
+        _tau_serial(self._checked(rows), ids, *self._items(np.asarray(firsts, dtype=np.int64)),
+                    self._orders, self._order_ptr, self._groups, self._group_ptr, self._ties,
+                    self.scratch(worker + 1)[worker], out)
+
+    def _checked(self, rows: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != self.n:
             raise ValueError(f"rows have {rows.shape[-1]} columns, the targets have {self.n}")
-        out = np.full((len(self.sizes), rows.shape[0]), np.nan)
-        scored = [t for t, size in enumerate(self.sizes) if size >= 2]
-        if rows.shape[0] and scored:
-            blocks = np.arange(0, rows.shape[0], LANES, dtype=np.int64)
-            work_row = np.repeat(blocks, len(scored))
-            work_target = np.tile(np.array(scored, dtype=np.int64), len(blocks))
-            _tau_all(rows, work_target, work_row, self._orders, self._order_ptr,
-                     self._groups, self._group_ptr, self._ties, self._scratch(), out)
-        return out.T
+        return rows
+
+    def _items(self, firsts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(target, first row) of every work item: each block on each scored target."""
+        return np.tile(self._scored, len(firsts)), np.repeat(firsts, len(self._scored))
 
 
 class KendallTarget(KendallTargets):
@@ -425,7 +452,10 @@ class KendallTarget(KendallTargets):
 
 def warm_up() -> None:
     """Compile the kernels, or load them from numba's on-disk cache (first use: ~10 s)."""
-    KendallTargets([np.arange(16.0)]).tau(np.arange(16.0)[::-1].reshape(1, -1))
+    targets = KendallTargets([np.arange(16.0)])
+    rows = np.arange(16.0)[::-1].reshape(1, -1)
+    targets.tau(rows)
+    targets.tau_blocks(rows, np.zeros(1, dtype=np.int64), [0], np.empty((1, 1)), 0)
 
 
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float | np.ndarray:

@@ -313,7 +313,7 @@ def test_tau_scorer_pipelined_equals_one_thread(problems, threads):
         numba.set_num_threads(1)
         expected = serial.taus(exprs)
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        piped = TauScorer(problems, PROXIES, "cpu", min_batch=1)  # many small batches
+        piped = TauScorer(problems, PROXIES, "cpu")
         np.testing.assert_array_equal(piped.taus(exprs), expected)
     finally:
         numba.set_num_threads(before)

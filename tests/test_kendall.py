@@ -237,3 +237,20 @@ def test_targets_side_by_side_equal_each_alone(seed, sizes, k):
         for r in range(k):
             assert_same(together[r, t], scipy_tau(block[r], target) if len(target) > 1 else np.nan)
         start += len(target)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 11))
+def test_rows_picked_by_id_and_block_by_block_equal_a_plain_call(seed, k):
+    """Rows read in place through ``ids``, whole or one block at a time, as if copied out."""
+    rng = np.random.default_rng(seed)
+    targets = [rng.integers(0, 9, n).astype(float) for n in (40, 13)]
+    rows = np.round(rng.normal(size=(20, 53)), 1)
+    ids = rng.choice(20, size=k, replace=False).astype(np.int64)
+    expected = KendallTargets(targets).tau(rows[ids])
+    np.testing.assert_array_equal(KendallTargets(targets).tau(rows, ids), expected)
+    blockwise = KendallTargets(targets)
+    out = np.full((2, k), np.nan)
+    for first in range(0, k, 4):
+        blockwise.tau_blocks(rows, ids, [first], out, worker=1)
+    np.testing.assert_array_equal(out.T, expected)
