@@ -103,48 +103,64 @@ class PopulationEvaluator:
     def stages(self, expressions: Sequence[Expression]) -> Iterator[tuple[list[int], bool]]:
         """Evaluate ``expressions``, yielding ``(positions, last)`` for those whose values
         are final (read them with :meth:`values` or :meth:`host_rows`, even while later
-        steps run, until the next evaluation: their rows are not written again): those already
-        cached and bare proxies first, then, after each height of the program, the
-        expressions of that depth. A consumer can score finished expressions while
-        deeper ones are still being computed; ``last`` says nothing is left to compute."""
+        steps run, until the next evaluation: their rows are not written again): first
+        those already cached, then the rest, shallowest first, as their roots are
+        computed. A consumer can score finished expressions while deeper ones are still
+        being computed; ``last`` says nothing is left to compute."""
+        # Collected shallowest expression first, each new subtree joins the wave of the
+        # first (shallowest) expression that needs it, and waves run in that order: the
+        # shallow expressions are final after a small part of the work, not at its end.
         new: dict[str, Expression] = {}
+        wave: list[int] = []
         used: set[str] = set()
-        for expr in expressions:
+        for expr in sorted(expressions, key=lambda e: e.depth):
+            known = len(new)
             self._collect(expr, new, used)
+            wave += [expr.depth] * (len(new) - known)
         self._reserve(len(new), used)
-        ordered = sorted(new.values(), key=lambda e: (e.depth, e.name))
-        for expr in ordered:
-            self.row_of[expr.infix()] = self.free.pop()
-        ready_at: dict[int, list[int]] = {}
-        for pos, expr in enumerate(expressions):
-            ready_at.setdefault(expr.depth if expr.infix() in new else 0, []).append(pos)
-        if 0 in ready_at:
-            yield ready_at[0], not ordered
-        # The whole program as one index table: the row each node writes, and its operands'.
-        program = np.array(
-            [(self.row_of[e.infix()], self._row(e.children[0]), self._row(e.children[-1]))
-             for e in ordered], dtype=np.int64).reshape(-1, 3)
+        # A step is one height of one wave; inside it binary operators come first, so that
+        # one gather per operand serves the whole step and the second covers a prefix.
+        nodes = list(new.values())
+        keys = [(w, e.depth, -len(e.children), e.name) for w, e in zip(wave, nodes)]
+        order = sorted(range(len(nodes)), key=keys.__getitem__)
+        program = np.empty((len(order), 3), dtype=np.int64)  # rows written and read per node
+        for i, n in enumerate(order):
+            expr = nodes[n]
+            row = self.row_of[expr.infix()] = self.free.pop()  # children come earlier
+            program[i] = row, self._row(expr.children[0]), self._row(expr.children[-1])
+        ready_at: dict[tuple[int, ...], list[int]] = {}
+        for pos, expr in enumerate(expressions):  # an expression is final with its root
+            ready_at.setdefault((expr.depth,) * 2 if expr.infix() in new else (),
+                                []).append(pos)
+        if () in ready_at:
+            yield ready_at[()], not order
         index = torch.from_numpy(program.T.copy()).to(self.device)
-        groups = [(key, len(list(members)))
-                  for key, members in groupby(ordered, key=lambda e: (e.depth, e.name))]
-        a_all, b_all, mask_all = self._scratch(max((size for _, size in groups), default=0))
+        steps = [(step, [(name, len(list(members))) for (*_, name), members in groupby(keys)])
+                 for step, keys in groupby((keys[n] for n in order), key=lambda k: k[:2])]
+        largest = max((sum(size for _, size in groups) for _, groups in steps), default=0)
+        a_all, b_all, mask_all = self._scratch(largest)
         start = 0
-        for g, ((depth, name), size) in enumerate(groups):
-            end = start + size
-            prim = PRIMITIVES[name]
-            a, b, mask = a_all[:size], b_all[:size], mask_all[:size]
-            torch.index_select(self.slab, 0, index[1, start:end], out=a)
-            if prim.arity == 2:
-                torch.index_select(self.slab, 0, index[2, start:end], out=b)
-            first, last = int(program[start, 0]), int(program[end - 1, 0])
-            if last - first == size - 1:  # one block of rows (see _reserve)
-                prim.torch_into(a, b, mask, self.slab[first : last + 1])
-            else:
-                self.slab.index_copy_(0, index[0, start:end], prim.torch_into(a, b, mask, a))
-            start = end
-            height_done = g + 1 == len(groups) or groups[g + 1][0][0] != depth
-            if height_done and depth in ready_at:
-                yield ready_at[depth], g + 1 == len(groups)
+        for s, (step, groups) in enumerate(steps):
+            size = sum(n for _, n in groups)
+            binary = sum(n for name, n in groups if PRIMITIVES[name].arity == 2)
+            torch.index_select(self.slab, 0, index[1, start : start + size], out=a_all[:size])
+            if binary:
+                torch.index_select(self.slab, 0, index[2, start : start + binary],
+                                   out=b_all[:binary])
+            offset = 0
+            for name, n in groups:
+                a, b, mask = (t[offset : offset + n] for t in (a_all, b_all, mask_all))
+                node = start + offset
+                first, last = int(program[node, 0]), int(program[node + n - 1, 0])
+                if last - first == n - 1:  # one block of rows (see _reserve)
+                    PRIMITIVES[name].torch_into(a, b, mask, self.slab[first : last + 1])
+                else:
+                    self.slab.index_copy_(0, index[0, node : node + n],
+                                          PRIMITIVES[name].torch_into(a, b, mask, a))
+                offset += n
+            start += size
+            if step in ready_at:
+                yield ready_at[step], s + 1 == len(steps)
 
     def forget(self) -> None:
         """Drop every cached subtree (the slab and buffers stay allocated)."""
