@@ -2,9 +2,12 @@
 
 The population is compiled into one program: every distinct subtree (by its
 canonical infix) becomes one row of a value slab, however many trees share it;
-rows are ordered by (height, operator) so that all nodes of one operator at one
-height are computed by a single batched tensor op over all architectures. A
-population of 100 trees thus costs a few dozen tensor calls, not thousands.
+rows are ordered by (wave, height, operator) so that all nodes of one operator at
+one height of a wave are computed by a single batched tensor op over all
+architectures. A wave holds the subtrees first needed by the expressions of one
+depth, so shallow expressions are final early and can be scored while the rest
+is computed. A population of 100 trees costs a few hundred tensor calls, not
+thousands.
 Runs on any torch device; float64 throughout so that distinct scores never
 collapse into false ties.
 """
