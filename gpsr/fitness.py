@@ -67,31 +67,35 @@ class TauScorer:
 
     def _score(self, fresh: list[Expression]) -> np.ndarray:
         """Taus of ``fresh``, pipelined over numba's thread count: the evaluator hands over
-        expressions as each height of the program finishes, helper threads score them in
-        blocks of ``LANES`` rows while deeper ones are computed, and this thread joins
-        them once evaluation is done, so no core waits while another has work."""
+        expressions as their values are final, helper threads score them in blocks of
+        ``LANES`` rows while the rest is computed, and this thread joins them once
+        evaluation is done, so no core waits while another has work. A row equal to
+        one scored before in this call (commuted operands, double negation, ...) is not
+        scored again."""
         workers = numba.get_num_threads()
-        if workers == 1:  # a worker of a parallel synthesis: nothing to overlap with
-            self.evaluator.evaluate(fresh)
-            return self.targets.tau(*self.evaluator.host_rows(fresh))
         self.targets.scratch(workers)  # sized before any helper reads it
         work: SimpleQueue = SimpleQueue()
         helpers = [_helper_threads(workers - 1).submit(self._drain, work, w, True)
                    for w in range(1, workers)]
-        parts: list[tuple[list[int], np.ndarray]] = []
-        waiting: list[int] = []  # finished, not yet a whole block
+        twins = _Twins(self.targets.n)
+        blocks: list[tuple[list[int], np.ndarray]] = []  # positions, and their taus
+        waiting: list[tuple[int, np.ndarray, int]] = []  # (position, rows, row): no block yet
+        copies: list[tuple[int, int]] = []  # (position, earlier position of equal values)
         try:
-            for positions, last in self.evaluator.stages(fresh):
-                waiting += positions
-                ready = len(waiting) if last else len(waiting) - len(waiting) % LANES
-                if not ready:
-                    continue
-                part, waiting = waiting[:ready], waiting[ready:]
-                rows, ids = self.evaluator.host_rows([fresh[i] for i in part])
-                taus = np.full((len(self.names), len(part)), np.nan)
-                parts.append((part, taus))
-                for first in range(0, len(part), LANES):
-                    work.put((rows, ids, first, taus))
+            # One block per thread last: little is left to score when evaluation ends.
+            for positions, last in self.evaluator.stages(fresh, LANES * workers):
+                rows, ids = self.evaluator.host_rows([fresh[i] for i in positions])
+                for pos, row in zip(positions, ids):
+                    earlier = twins.earlier(pos, rows, row)
+                    if earlier is None:
+                        waiting.append((pos, rows, row))
+                    else:
+                        copies.append((pos, earlier))
+                while len(waiting) >= LANES or (last and waiting):
+                    block, waiting = waiting[:LANES], waiting[LANES:]
+                    taus = np.full((len(self.names), len(block)), np.nan)
+                    blocks.append(([pos for pos, _, _ in block], taus))
+                    work.put((*_one_array(block), taus))
         finally:
             # The helpers read the evaluator's rows: never return while one is running.
             work.put(None)
@@ -99,8 +103,10 @@ class TauScorer:
             for helper in helpers:
                 helper.result()
         out = np.empty((len(fresh), len(self.names)))
-        for part, taus in parts:
-            out[part] = taus.T
+        for positions, taus in blocks:
+            out[positions] = taus.T
+        for pos, earlier in copies:
+            out[pos] = out[earlier]
         return out
 
     def _drain(self, work: SimpleQueue, worker: int, wait: bool) -> None:
@@ -114,8 +120,35 @@ class TauScorer:
             if item is None:
                 work.put(None)
                 return
-            rows, ids, first, taus = item
-            self.targets.tau_blocks(rows, ids, [first], taus, worker)
+            rows, ids, taus = item
+            self.targets.tau_blocks(rows, ids, [0], taus, worker)
+
+
+def _one_array(block: list[tuple[int, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """A block's rows as one array and their indices in it (a copy only where the block
+    spans host copies of several stages, as on a GPU)."""
+    arrays = {id(rows) for _, rows, _ in block}
+    if len(arrays) == 1:
+        return block[0][1], np.array([row for _, _, row in block], dtype=np.int64)
+    return np.stack([rows[row] for _, rows, row in block]), np.arange(len(block))
+
+
+class _Twins:
+    """Finds a row equal to one seen earlier in the same call: rows are keyed by the
+    values at a few probe columns, and a key match is confirmed on every column."""
+
+    def __init__(self, n_columns: int, probes: int = 16) -> None:
+        self.probe = np.unique(np.linspace(0, n_columns - 1, probes).astype(np.int64))
+        self.seen: dict[bytes, tuple[int, np.ndarray, int]] = {}
+
+    def earlier(self, pos: int, rows: np.ndarray, row: int) -> int | None:
+        """The position of an earlier equal row, or None (and ``pos`` is remembered)."""
+        key = rows[row, self.probe].tobytes()
+        match = self.seen.get(key)
+        if match is not None and np.array_equal(match[1][match[2]], rows[row]):
+            return match[0]
+        self.seen.setdefault(key, (pos, rows, row))
+        return None
 
 
 _HELPERS: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
