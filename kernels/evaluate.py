@@ -88,6 +88,7 @@ class PopulationEvaluator:
         self.row_of: OrderedDict[str, int] = OrderedDict()  # cached inner subtrees, LRU first
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
         self._buffers = self._empty_buffers(0)
+        self._host: np.ndarray | None = None
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
@@ -104,7 +105,9 @@ class PopulationEvaluator:
         ``rows[ids[i]]`` holds expression i. On the CPU ``rows`` is the slab itself (no
         copy), valid until the next evaluation; on other devices a copy."""
         if self.device.type == "cpu":
-            return self.slab.numpy(), np.array([self._row(e) for e in expressions], np.int64)
+            if self._host is None or self._host.shape != self.slab.shape:  # the slab grew
+                self._host = self.slab.numpy()  # one object per slab: callers compare them
+            return self._host, np.array([self._row(e) for e in expressions], np.int64)
         return self.values(expressions).cpu().numpy(), np.arange(len(expressions))
 
     def stages(self, expressions: Sequence[Expression],

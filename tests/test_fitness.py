@@ -285,14 +285,16 @@ def test_evaluator_names_a_missing_proxy():
     assert_matches_numpy(ev.evaluate(exprs), exprs, values_matrix(0))
 
 
-def test_evaluator_stages_hand_over_every_expression_once_when_final():
+@pytest.mark.parametrize("last_wave", [0, 1, 8, 100])
+def test_evaluator_stages_hand_over_every_expression_once_when_final(last_wave):
     values = values_matrix(2)
     exprs = population(5, 30)
+    exprs += exprs[:3]  # the same trees twice in one call
     ev = PopulationEvaluator(values, PROXIES, "cpu")
     ev.evaluate(exprs[:10])  # some trees, and subtrees of others, already cached
     seen: list[int] = []
     lasts = []
-    for positions, last in ev.stages(exprs):
+    for positions, last in ev.stages(exprs, last_wave):
         # final values can be read as soon as a stage names them
         assert_matches_numpy(ev.values([exprs[i] for i in positions]),
                              [exprs[i] for i in positions], values)
@@ -317,3 +319,26 @@ def test_tau_scorer_pipelined_equals_one_thread(problems, threads):
         np.testing.assert_array_equal(piped.taus(exprs), expected)
     finally:
         numba.set_num_threads(before)
+
+
+def test_tau_scorer_scores_equal_rows_once(problems):
+    """Different trees with the same values (commuted operands, double negation) get the
+    same taus, computed once."""
+    texts = ["a * b", "b * a", "neg(neg(c))", "c * d", "d * c", "a + b", "b + a", "log(d)"]
+    exprs = [parse(t) for t in texts] + population(3, 12)
+    scorer = TauScorer(problems, PROXIES, "cpu")
+    scored: list[bytes] = []
+    blocks = scorer.targets.tau_blocks
+
+    def counting(rows, ids, firsts, out, worker):
+        scored.extend(rows[i].tobytes() for i in ids)
+        blocks(rows, ids, firsts, out, worker)
+
+    scorer.targets.tau_blocks = counting
+    taus = scorer.taus(exprs)
+    for expr, row in zip(exprs, taus):
+        assert_taus_equal(row, reference(expr, problems))
+    for i, j in [(0, 1), (3, 4), (5, 6)]:
+        np.testing.assert_array_equal(taus[i], taus[j])
+    distinct = {scorer.evaluator.values([e]).numpy().tobytes() for e in exprs}
+    assert len(scored) == len(set(scored)) == len(distinct) < len(exprs)
