@@ -18,13 +18,14 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import groupby, islice
+from operator import itemgetter
 
 import numpy as np
 import torch
 
 from gpsr.errors import GpsrError
 from gpsr.expressions import Expression
-from gpsr.functions import PRIMITIVES, clean_terminal_values
+from gpsr.functions import PRIMITIVES, Primitive, clean_terminal_values
 
 #: Nodes computed per batched call at most: larger steps spill the operand buffers out
 #: of the CPU's caches (one step of 180 rows ran 25% slower than six of 32).
@@ -126,13 +127,19 @@ class PopulationEvaluator:
         new: dict[str, Expression] = {}
         wave: dict[str, int] = {}
         used: set[str] = set()
+        # One entry per new subtree, sorted into program order: by wave, height, binary
+        # operators first (one gather per operand then serves a whole step, the second
+        # a prefix of it), operator, and the order found (which makes entries unique).
+        plan: list[tuple[int, int, int, str, int]] = []
         by_depth = sorted(expressions, key=lambda e: e.depth)
         final = by_depth[-1].depth + 1 if by_depth else 0
         for rank, expr in enumerate(by_depth):
+            known = len(new)
             self._collect(expr, new, used)
             number = expr.depth if rank < len(by_depth) - last_wave else final
-            for key in islice(new, len(wave), None):
+            for key, node in islice(new.items(), known, None):
                 wave[key] = number
+                plan.append((number, node.depth, -len(node.children), node.name, len(plan)))
         self._reserve(len(new), used)
         ready_at: dict[tuple, list[int]] = {}
         for pos, expr in enumerate(expressions):  # an expression is final with its root
@@ -140,57 +147,63 @@ class PopulationEvaluator:
             ready_at.setdefault((wave[key], expr.depth) if key in new else (), []).append(pos)
         if () in ready_at:
             yield ready_at[()], not new
-        # Inside a wave, binary operators come first at each height, so that one gather
-        # per operand serves the whole height and the second covers a prefix.
-        nodes = sorted(new.values(), key=lambda e: (wave[e.infix()], e.depth, -len(e.children),
-                                                    e.name))
-        waves = [(number, list(members))
-                 for number, members in groupby(nodes, key=lambda e: wave[e.infix()])]
-        for w, (number, members) in enumerate(waves):
+        plan.sort()
+        nodes = list(new.values())
+        waves = [(number, list(entries)) for number, entries in groupby(plan, key=itemgetter(0))]
+        for w, (number, entries) in enumerate(waves):
             # Each wave's program is built only when it runs: scoring of earlier waves
             # overlaps with it.
-            for height, done in self._run(members):
+            for height, done in self._run([nodes[entry[4]] for entry in entries], entries):
                 if (number, height) in ready_at:
                     yield ready_at[number, height], done and w + 1 == len(waves)
 
-    def _run(self, nodes: list[Expression]) -> Iterator[tuple[int, bool]]:
-        """Compute ``nodes`` (by height, binary operators first, then by name; children
-        computed earlier or among them), yielding ``(height, last)`` once a height is done."""
-        program = np.array([(self._claim(e), self._row(e.children[0]), self._row(e.children[-1]))
-                            for e in nodes], dtype=np.int64)  # rows written and read per node
+    def _run(self, nodes: list[Expression],
+             plan: list[tuple[int, int, int, str, int]]) -> Iterator[tuple[int, bool]]:
+        """Compute ``nodes`` in the order of their ``plan`` entries (children computed
+        earlier or among them), yielding ``(height, last)`` once a height is done."""
+        rows: list[tuple[int, int, int]] = []  # the row each node writes, and its operands'
+        leaf_row, row_of, free = self.leaf_row, self.row_of, self.free
+        for expr in nodes:
+            left, right = expr.children[0], expr.children[-1]
+            row = row_of[expr.infix()] = free.pop()
+            rows.append((row, row_of[left.infix()] if left.children else leaf_row[left.name],
+                         row_of[right.infix()] if right.children else leaf_row[right.name]))
+        program = np.array(rows, dtype=np.int64)
         index = torch.from_numpy(program.T.copy()).to(self.device)
-        heights = [(height, list(same)) for height, same in groupby(nodes, key=lambda e: e.depth)]
+        heights = [(height, list(same)) for height, same in groupby(plan, key=itemgetter(1))]
         start = 0
-        for h, (height, members) in enumerate(heights):
-            for chunk in range(0, len(members), STEP_ROWS):
-                step = members[chunk : chunk + STEP_ROWS]
-                self._step(step, program[start:], index[:, start:])
-                start += len(step)
+        for h, (height, entries) in enumerate(heights):
+            for chunk in range(0, len(entries), STEP_ROWS):
+                groups = [(PRIMITIVES[name], len(list(same))) for name, same in
+                          groupby(entries[chunk : chunk + STEP_ROWS], key=itemgetter(3))]
+                self._step(groups, program[start:], index[:, start:])
+                start += sum(n for _, n in groups)
             yield height, h + 1 == len(heights)
 
-    def _step(self, nodes: list[Expression], program: np.ndarray, index: torch.Tensor) -> None:
-        """Compute ``nodes`` of one height (binary operators first), whose rows begin
-        ``program`` and ``index``: one gather per operand, one call per operator."""
-        a_all, b_all, mask_all = self._scratch(len(nodes))
-        binary = sum(len(e.children) == 2 for e in nodes)
-        torch.index_select(self.slab, 0, index[1, : len(nodes)], out=a_all)
+    def _step(self, groups: list[tuple[Primitive, int]], program: np.ndarray,
+              index: torch.Tensor) -> None:
+        """Compute one step: ``(operator, count)`` groups of nodes of one height, binary
+        operators first, whose rows begin ``program`` and ``index``: one gather per
+        operand, one call per operator."""
+        sizes = [n for _, n in groups]
+        size, binary = sum(sizes), sum(n for prim, n in groups if prim.arity == 2)
+        a_all, b_all, mask_all = self._scratch(size)
+        torch.index_select(self.slab, 0, index[1, :size], out=a_all)
         if binary:
             torch.index_select(self.slab, 0, index[2, :binary], out=b_all[:binary])
-        start = 0
-        for name, same in groupby(nodes, key=lambda e: e.name):
-            end = start + len(list(same))
-            a, b, mask = a_all[start:end], b_all[start:end], mask_all[start:end]
-            first, last = int(program[start, 0]), int(program[end - 1, 0])
-            if last - first == end - start - 1:  # one block of rows (see _reserve)
-                PRIMITIVES[name].torch_into(a, b, mask, self.slab[first : last + 1])
-            else:
-                self.slab.index_copy_(0, index[0, start:end],
-                                      PRIMITIVES[name].torch_into(a, b, mask, a))
-            start = end
-
-    def _claim(self, expr: Expression) -> int:
-        row = self.row_of[expr.infix()] = self.free.pop()
-        return row
+        # Views made by one split each: slicing them one by one costs more than small ops.
+        a_parts, b_parts, masks = (t.split_with_sizes(sizes) for t in (a_all, b_all, mask_all))
+        first, last = int(program[0, 0]), int(program[size - 1, 0])
+        if last - first == size - 1:  # one block of rows (see _reserve)
+            outs = self.slab[first : last + 1].split_with_sizes(sizes)
+            for (prim, _), a, b, mask, out in zip(groups, a_parts, b_parts, masks, outs):
+                prim.torch_into(a, b, mask, out)
+        else:
+            start = 0
+            for (prim, n), a, b, mask in zip(groups, a_parts, b_parts, masks):
+                self.slab.index_copy_(0, index[0, start : start + n],
+                                      prim.torch_into(a, b, mask, a))
+                start += n
 
     def forget(self) -> None:
         """Drop every cached subtree (the slab and buffers stay allocated)."""
