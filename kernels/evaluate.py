@@ -27,9 +27,10 @@ from gpsr.errors import GpsrError
 from gpsr.expressions import Expression
 from gpsr.functions import PRIMITIVES, Primitive, clean_terminal_values
 
-#: Nodes computed per batched call at most: larger steps spill the operand buffers out
-#: of the CPU's caches (one step of 180 rows ran 25% slower than six of 32).
-STEP_ROWS = 32
+#: Operand bytes per batched call at most: larger steps spill the operand buffers out of
+#: the CPU's caches (with 7,469 architectures, one step of 180 rows ran 25% slower than
+#: six of 32); shorter rows make larger steps, so that short problems need few calls.
+STEP_BYTES = 2 * 2**20
 
 
 @contextmanager
@@ -79,7 +80,9 @@ class PopulationEvaluator:
         clean = clean_terminal_values(values)  # (n_archs, n_proxies)
         self.n_archs = clean.shape[0]
         n_leaf = len(self.proxies)
-        capacity = n_leaf + max(256, cache_bytes // (8 * max(1, self.n_archs)))
+        # At most 16384 cached subtrees however small the problems: the free list is
+        # sorted on every call, and a run of 50 generations makes fewer subtrees than that.
+        capacity = n_leaf + max(256, min(cache_bytes // (8 * max(1, self.n_archs)), 2**14))
         # Touched once here: first writes to fresh pages would otherwise fault mid-search.
         self.slab = torch.zeros((capacity, self.n_archs), dtype=torch.float64, device=self.device)
         self.slab.fill_(0.0)
@@ -90,6 +93,7 @@ class PopulationEvaluator:
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
         self._buffers = self._empty_buffers(0)
         self._host: np.ndarray | None = None
+        self.step_rows = max(1, STEP_BYTES // (8 * max(1, self.n_archs)))
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
         """Values of each expression on every architecture: shape ``(len, n_archs)``."""
@@ -111,19 +115,21 @@ class PopulationEvaluator:
             return self._host, np.array([self._row(e) for e in expressions], np.int64)
         return self.values(expressions).cpu().numpy(), np.arange(len(expressions))
 
-    def stages(self, expressions: Sequence[Expression],
+    def stages(self, expressions: Sequence[Expression], waves: bool = False,
                last_wave: int = 0) -> Iterator[tuple[list[int], bool]]:
         """Evaluate ``expressions``, yielding ``(positions, last)`` for those whose values
         are final (read them with :meth:`values` or :meth:`host_rows`, even while later
         steps run, until the next evaluation: their rows are not written again): first
         those already cached, then the rest, shallowest first, as their roots are
         computed. A consumer can score finished expressions while deeper ones are still
-        being computed; ``last`` says nothing is left to compute. The deepest
-        ``last_wave`` expressions are computed in a wave of their own, at the end, so
-        that little is left to score once evaluation is over."""
-        # Collected shallowest expression first, each new subtree joins the wave of the
-        # first (shallowest) expression that needs it, and waves run in that order: the
-        # shallow expressions are final after a small part of the work, not at its end.
+        being computed; ``last`` says nothing is left to compute.
+
+        With ``waves``, each new subtree joins the wave of the first (shallowest)
+        expression that needs it, one wave per depth, and waves run in that order: the
+        shallow expressions are final after a small part of the work, not at its end,
+        for three times the tensor calls. The deepest ``last_wave`` expressions are
+        computed in a wave of their own, at the end, so that little is left to score
+        once evaluation is over."""
         new: dict[str, Expression] = {}
         wave: dict[str, int] = {}
         used: set[str] = set()
@@ -136,7 +142,8 @@ class PopulationEvaluator:
         for rank, expr in enumerate(by_depth):
             known = len(new)
             self._collect(expr, new, used)
-            number = expr.depth if rank < len(by_depth) - last_wave else final
+            number = ((expr.depth if waves else 0) if rank < len(by_depth) - last_wave
+                      else final)
             for key, node in islice(new.items(), known, None):
                 wave[key] = number
                 plan.append((number, node.depth, -len(node.children), node.name, len(plan)))
@@ -173,9 +180,9 @@ class PopulationEvaluator:
         heights = [(height, list(same)) for height, same in groupby(plan, key=itemgetter(1))]
         start = 0
         for h, (height, entries) in enumerate(heights):
-            for chunk in range(0, len(entries), STEP_ROWS):
+            for chunk in range(0, len(entries), self.step_rows):
                 groups = [(PRIMITIVES[name], len(list(same))) for name, same in
-                          groupby(entries[chunk : chunk + STEP_ROWS], key=itemgetter(3))]
+                          groupby(entries[chunk : chunk + self.step_rows], key=itemgetter(3))]
                 self._step(groups, program[start:], index[:, start:])
                 start += sum(n for _, n in groups)
             yield height, h + 1 == len(heights)

@@ -285,8 +285,9 @@ def test_evaluator_names_a_missing_proxy():
     assert_matches_numpy(ev.evaluate(exprs), exprs, values_matrix(0))
 
 
-@pytest.mark.parametrize("last_wave", [0, 1, 8, 100])
-def test_evaluator_stages_hand_over_every_expression_once_when_final(last_wave):
+@pytest.mark.parametrize(("waves", "last_wave"), [(False, 0), (True, 0), (True, 1), (True, 8),
+                                                  (False, 8), (True, 100)])
+def test_evaluator_stages_hand_over_every_expression_once_when_final(waves, last_wave):
     values = values_matrix(2)
     exprs = population(5, 30)
     exprs += exprs[:3]  # the same trees twice in one call
@@ -294,7 +295,7 @@ def test_evaluator_stages_hand_over_every_expression_once_when_final(last_wave):
     ev.evaluate(exprs[:10])  # some trees, and subtrees of others, already cached
     seen: list[int] = []
     lasts = []
-    for positions, last in ev.stages(exprs, last_wave):
+    for positions, last in ev.stages(exprs, waves, last_wave):
         # final values can be read as soon as a stage names them
         assert_matches_numpy(ev.values([exprs[i] for i in positions]),
                              [exprs[i] for i in positions], values)
