@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 NBSZ="${GPSR_SHARED:-../shared}/data/nas-bench-suite-zero"
 PROBLEMS=NB101-CF10,NB201-CF10,NB301-CF10
 uptime | tee results/core-load.txt
-gpsr bench-throughput --data "$NBSZ" --problems "$PROBLEMS" --device cpu --repeats 7 \
+gpsr bench-throughput --data "$NBSZ" --problems "$PROBLEMS" --device cpu --repeats 15 \
     --save results/throughput-cpu.json
 gpsr bench-throughput --device cpu --repeats 7 --save results/throughput-cpu-shipped.json
 rm -rf results/paper-31-runs

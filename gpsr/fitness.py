@@ -87,9 +87,9 @@ class TauScorer:
         waiting: list[tuple[int, np.ndarray, int]] = []  # (position, rows, row): no block yet
         copies: list[tuple[int, int]] = []  # (position, earlier position of equal values)
         try:
-            # Long rows: a wave per depth, and one block per thread last, so that scoring
-            # starts early and little is left of it when evaluation ends.
-            waves = self.evaluator.n_archs >= WAVES_FROM_ARCHS
+            # Helpers and long rows: a wave per depth, and one block per thread last, so
+            # that scoring starts early and little is left of it when evaluation ends.
+            waves = workers > 1 and self.evaluator.n_archs >= WAVES_FROM_ARCHS
             for positions, last in self.evaluator.stages(fresh, waves,
                                                          LANES * workers if waves else 0):
                 rows, ids = self.evaluator.host_rows([fresh[i] for i in positions])
