@@ -156,13 +156,13 @@ class PopulationEvaluator:
             yield ready_at[()], not new
         plan.sort()
         nodes = list(new.values())
-        waves = [(number, list(entries)) for number, entries in groupby(plan, key=itemgetter(0))]
-        for w, (number, entries) in enumerate(waves):
+        by_wave = [(number, list(entries)) for number, entries in groupby(plan, key=itemgetter(0))]
+        for w, (number, entries) in enumerate(by_wave):
             # Each wave's program is built only when it runs: scoring of earlier waves
             # overlaps with it.
             for height, done in self._run([nodes[entry[4]] for entry in entries], entries):
                 if (number, height) in ready_at:
-                    yield ready_at[number, height], done and w + 1 == len(waves)
+                    yield ready_at[number, height], done and w + 1 == len(by_wave)
 
     def _run(self, nodes: list[Expression],
              plan: list[tuple[int, int, int, str, int]]) -> Iterator[tuple[int, bool]]:
@@ -204,12 +204,12 @@ class PopulationEvaluator:
         if last - first == size - 1:  # one block of rows (see _reserve)
             outs = self.slab[first : last + 1].split_with_sizes(sizes)
             for (prim, _), a, b, mask, out in zip(groups, a_parts, b_parts, masks, outs):
-                prim.torch_into(a, b, mask, out)
+                prim.torch_into(a, b if prim.arity == 2 else None, mask, out)
         else:
             start = 0
             for (prim, n), a, b, mask in zip(groups, a_parts, b_parts, masks):
-                self.slab.index_copy_(0, index[0, start : start + n],
-                                      prim.torch_into(a, b, mask, a))
+                result = prim.torch_into(a, b if prim.arity == 2 else None, mask, a)
+                self.slab.index_copy_(0, index[0, start : start + n], result)
                 start += n
 
     def forget(self) -> None:
