@@ -343,3 +343,22 @@ def test_tau_scorer_scores_equal_rows_once(problems):
         np.testing.assert_array_equal(taus[i], taus[j])
     distinct = {scorer.evaluator.values([e]).numpy().tobytes() for e in exprs}
     assert len(scored) == len(set(scored)) == len(distinct) < len(exprs)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tau_scorer_with_host_copies_per_stage_as_on_a_gpu(problems, threads):
+    """On a GPU each finished stage is copied to the host, so a block of rows can span
+    several copies; the taus are the same as when rows are read in place."""
+    import numba
+
+    exprs = population(11, 60)
+    expected = TauScorer(problems, PROXIES, "cpu").taus(exprs)
+    scorer = TauScorer(problems, PROXIES, "cpu")
+    ev = scorer.evaluator
+    ev.host_rows = lambda part: (ev.values(part).numpy(), np.arange(len(part)))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        np.testing.assert_array_equal(scorer.taus(exprs), expected)
+    finally:
+        numba.set_num_threads(before)
