@@ -169,12 +169,9 @@ class PopulationEvaluator:
         """Compute ``nodes`` in the order of their ``plan`` entries (children computed
         earlier or among them), yielding ``(height, last)`` once a height is done."""
         rows: list[tuple[int, int, int]] = []  # the row each node writes, and its operands'
-        leaf_row, row_of, free = self.leaf_row, self.row_of, self.free
         for expr in nodes:
-            left, right = expr.children[0], expr.children[-1]
-            row = row_of[expr.infix()] = free.pop()
-            rows.append((row, row_of[left.infix()] if left.children else leaf_row[left.name],
-                         row_of[right.infix()] if right.children else leaf_row[right.name]))
+            row = self.row_of[expr.infix()] = self.free.pop()
+            rows.append((row, self._row(expr.children[0]), self._row(expr.children[-1])))
         program = np.array(rows, dtype=np.int64)
         index = torch.from_numpy(program.T.copy()).to(self.device)
         heights = [(height, list(same)) for height, same in groupby(plan, key=itemgetter(1))]
