@@ -12,8 +12,9 @@ from a bottom-up merge sort, whose sorted output also gives the candidate's own 
 Speed: a branch-free merge step is bound by the latency of its load-compare-advance
 chain, so four rows are merged in lockstep, and each merge runs from both ends at
 once (minima from the front, maxima from the back), which gives the CPU eight
-independent chains to overlap (23% faster than front-only merging, measured). The rows are interleaved in memory (one base address for all
-lanes) and indexed with unsigned integers, so every lane's state stays in registers.
+independent chains to overlap (23% faster than front-only merging, measured). The
+rows are interleaved in memory (one base address for all lanes) and indexed with
+unsigned integers, so every lane's state stays in registers.
 Runs of eight are sorted by comparator networks before the first merge. When a lane
 runs out of one side early (rows with many equal values do), the merge goes on in
 lockstep with guarded steps instead of lane by lane. Blocks of four rows, of every
