@@ -172,41 +172,57 @@ class PopulationEvaluator:
         for expr in nodes:
             row = self.row_of[expr.infix()] = self.free.pop()
             rows.append((row, self._row(expr.children[0]), self._row(expr.children[-1])))
-        program = np.array(rows, dtype=np.int64)
-        index = torch.from_numpy(program.T.copy()).to(self.device)
-        heights = [(height, list(same)) for height, same in groupby(plan, key=itemgetter(1))]
+        program = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        steps: list[tuple[int, int, list[tuple[Primitive, int]]]] = []  # height, start, groups
         start = 0
-        for h, (height, entries) in enumerate(heights):
+        for height, at_height in groupby(plan, key=itemgetter(1)):
+            entries = list(at_height)
             for chunk in range(0, len(entries), self.step_rows):
                 groups = [(PRIMITIVES[name], len(list(same))) for name, same in
                           groupby(entries[chunk : chunk + self.step_rows], key=itemgetter(3))]
-                self._step(groups, program[start:], index[:, start:])
+                steps.append((height, start, groups))
                 start += sum(n for _, n in groups)
-            yield height, h + 1 == len(heights)
+        # Each step's operand rows, first operands then second ones, in one index made
+        # once: a step is one gather, and each torch call costs microseconds.
+        operands: list[np.ndarray] = []
+        bounds = [0]
+        for _, begin, groups in steps:
+            size = sum(n for _, n in groups)
+            binary = sum(n for prim, n in groups if prim.arity == 2)
+            operands += [program[begin : begin + size, 1], program[begin : begin + binary, 2]]
+            bounds.append(bounds[-1] + size + binary)
+        gather = torch.from_numpy(np.concatenate(operands)).to(self.device)
+        for k, (height, begin, groups) in enumerate(steps):
+            self._step(groups, program[begin:, 0], gather[bounds[k] : bounds[k + 1]])
+            if k + 1 == len(steps) or steps[k + 1][0] != height:
+                yield height, k + 1 == len(steps)
 
-    def _step(self, groups: list[tuple[Primitive, int]], program: np.ndarray,
-              index: torch.Tensor) -> None:
+    def _step(self, groups: list[tuple[Primitive, int]], targets: np.ndarray,
+              gather: torch.Tensor) -> None:
         """Compute one step: ``(operator, count)`` groups of nodes of one height, binary
-        operators first, whose rows begin ``program`` and ``index``: one gather per
-        operand, one call per operator."""
+        operators first, into the slab rows that begin ``targets``, from the operand rows
+        ``gather`` (every node's first operand, then the binary ones' second): one
+        gather, one call per operator."""
         sizes = [n for _, n in groups]
-        size, binary = sum(sizes), sum(n for prim, n in groups if prim.arity == 2)
-        a_all, b_all, mask_all = self._scratch(size)
-        torch.index_select(self.slab, 0, index[1, :size], out=a_all)
-        if binary:
-            torch.index_select(self.slab, 0, index[2, :binary], out=b_all[:binary])
+        size = sum(sizes)
+        operands, mask_all = self._scratch(size, gather.shape[0])
+        torch.index_select(self.slab, 0, gather, out=operands)
         # Views made by one split each: slicing them one by one costs more than small ops.
-        a_parts, b_parts, masks = (t.split_with_sizes(sizes) for t in (a_all, b_all, mask_all))
-        first, last = int(program[0, 0]), int(program[size - 1, 0])
+        parts = operands.split_with_sizes(sizes + [n for prim, n in groups if prim.arity == 2])
+        seconds = parts[len(groups):]  # the binary groups come first
+        masks = mask_all.split_with_sizes(sizes)
+        first, last = int(targets[0]), int(targets[size - 1])
         if last - first == size - 1:  # one block of rows (see _reserve)
             outs = self.slab[first : last + 1].split_with_sizes(sizes)
-            for (prim, _), a, b, mask, out in zip(groups, a_parts, b_parts, masks, outs):
-                prim.torch_into(a, b if prim.arity == 2 else None, mask, out)
+            for i, ((prim, _), mask, out) in enumerate(zip(groups, masks, outs)):
+                prim.torch_into(parts[i], seconds[i] if prim.arity == 2 else None, mask, out)
         else:
             start = 0
-            for (prim, n), a, b, mask in zip(groups, a_parts, b_parts, masks):
-                result = prim.torch_into(a, b if prim.arity == 2 else None, mask, a)
-                self.slab.index_copy_(0, index[0, start : start + n], result)
+            for i, ((prim, n), mask) in enumerate(zip(groups, masks)):
+                result = prim.torch_into(parts[i], seconds[i] if prim.arity == 2 else None,
+                                         mask, parts[i])
+                rows = torch.from_numpy(targets[start : start + n].copy()).to(self.device)
+                self.slab.index_copy_(0, rows, result)
                 start += n
 
     def forget(self) -> None:
@@ -214,18 +230,18 @@ class PopulationEvaluator:
         self.free.extend(self.row_of.values())
         self.row_of.clear()
 
-    def _scratch(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reused operand buffers: fresh ones this large would page-fault on every group."""
-        if self._buffers[0].shape[0] < rows:
-            self._buffers = self._empty_buffers(max(rows, 2 * self._buffers[0].shape[0]))
-        a, b, mask = self._buffers
-        return a[:rows], b[:rows], mask[:rows]
+    def _scratch(self, rows: int, operands: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reused buffers for ``operands`` operand rows and the masks of ``rows`` nodes:
+        fresh ones this large would page-fault on every step."""
+        if self._buffers[1].shape[0] < rows:
+            self._buffers = self._empty_buffers(max(rows, 2 * self._buffers[1].shape[0]))
+        held, mask = self._buffers
+        return held[:operands], mask[:rows]
 
-    def _empty_buffers(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Two operand buffers and the operators' 0/1 mask, all float64."""
-        a, b, mask = (torch.empty((rows, self.n_archs), dtype=torch.float64, device=self.device)
-                      for _ in range(3))
-        return a, b, mask
+    def _empty_buffers(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Operands of ``rows`` nodes (two each at most) and their 0/1 masks, float64."""
+        return (torch.empty((2 * rows, self.n_archs), dtype=torch.float64, device=self.device),
+                torch.empty((rows, self.n_archs), dtype=torch.float64, device=self.device))
 
     def _row(self, expr: Expression) -> int:
         return self.leaf_row[expr.name] if expr.is_leaf else self.row_of[expr.infix()]
