@@ -244,18 +244,16 @@ class PopulationEvaluator:
                 torch.empty((rows, self.n_archs), dtype=torch.float64, device=self.device))
 
     def _row(self, expr: Expression) -> int:
-        return self.leaf_row[expr.name] if expr.is_leaf else self.row_of[expr.infix()]
+        key = expr.infix()  # a proxy's is its name, which no inner subtree's can be
+        row = self.row_of.get(key)
+        return self.leaf_row[key] if row is None else row
 
     def _rows(self, exprs) -> torch.Tensor:
         return torch.tensor([self._row(e) for e in exprs], dtype=torch.long, device=self.device)
 
     def _collect(self, expr: Expression, new: dict[str, Expression], used: set[str]) -> None:
-        if expr.is_leaf:
-            if expr.name not in self.leaf_row:
-                raise GpsrError(
-                    f"expression uses proxy {expr.name!r} that the data lacks "
-                    f"(available: {', '.join(self.proxies)})"
-                )
+        if not expr.children:
+            self._check_proxy(expr.name)
             return
         key = expr.infix()
         if key in new or key in used:
@@ -264,9 +262,17 @@ class PopulationEvaluator:
             used.add(key)
             self.row_of.move_to_end(key)
             return
-        for child in expr.children:
-            self._collect(child, new, used)
+        for child in expr.children:  # leaves checked here: a call per leaf costs more
+            if child.children:
+                self._collect(child, new, used)
+            elif child.name not in self.leaf_row:
+                self._check_proxy(child.name)
         new[key] = expr
+
+    def _check_proxy(self, name: str) -> None:
+        if name not in self.leaf_row:
+            raise GpsrError(f"expression uses proxy {name!r} that the data lacks "
+                            f"(available: {', '.join(self.proxies)})")
 
     def _reserve(self, n_rows: int, keep: set[str]) -> None:
         """Free ``n_rows`` rows by evicting unused subtrees, growing the slab if it must."""
