@@ -22,8 +22,9 @@ import torch
 
 from gpsr.data import Problem
 from gpsr.expressions import Expression
+from gpsr.functions import FUSED_OPERATORS
 from gpsr.kernels.evaluate import PopulationEvaluator
-from gpsr.kernels.kendall import LANES, KendallTargets
+from gpsr.kernels.kendall import LANES, KendallTargets, plain_rows
 
 #: Fewer architectures than this: waves (see ``PopulationEvaluator.stages``) cost more in
 #: tensor calls than overlapping evaluation with scoring gains (measured: 560 on the
@@ -73,10 +74,11 @@ class TauScorer:
     def _score(self, fresh: list[Expression]) -> np.ndarray:
         """Taus of ``fresh``, pipelined over numba's thread count: the evaluator hands over
         expressions as their values are final, helper threads score them in blocks of
-        ``LANES`` rows while the rest is computed, and this thread joins them once
-        evaluation is done, so no core waits while another has work. A row equal to
-        one scored before in this call (commuted operands, double negation, ...) is not
-        scored again."""
+        ``LANES`` while the rest is computed, and this thread joins them once evaluation
+        is done, so no core waits while another has work. The evaluator leaves most
+        roots' last operator to the Kendall kernel, which applies it as it reads the
+        operands. A row equal to one scored before in this call (commuted operands,
+        double negation, ...) is not scored again."""
         workers = numba.get_num_threads()
         self.targets.scratch(workers)  # sized before any helper reads it
         work: SimpleQueue = SimpleQueue()
@@ -84,19 +86,20 @@ class TauScorer:
                    for w in range(1, workers)]
         twins = _Twins(self.targets.n)
         blocks: list[tuple[list[int], np.ndarray]] = []  # positions, and their taus
-        waiting: list[tuple[int, np.ndarray, int]] = []  # (position, rows, row): no block yet
+        waiting: list[tuple[int, np.ndarray, np.ndarray]] = []  # (position, rows, program)
         copies: list[tuple[int, int]] = []  # (position, earlier position of equal values)
         try:
             # Helpers and long rows: a wave per depth, and one block per thread last, so
             # that scoring starts early and little is left of it when evaluation ends.
             waves = workers > 1 and self.evaluator.n_archs >= WAVES_FROM_ARCHS
-            for positions, last in self.evaluator.stages(fresh, waves,
-                                                         LANES * workers if waves else 0):
-                rows, ids = self.evaluator.host_rows([fresh[i] for i in positions])
-                for pos, row in zip(positions, ids):
-                    earlier = twins.earlier(pos, rows, row)
+            stages = self.evaluator.stages(fresh, waves, LANES * workers if waves else 0,
+                                           fuse_roots=True)
+            for positions, last in stages:
+                rows, program = self.evaluator.host_program([fresh[i] for i in positions])
+                for pos, candidate in zip(positions, program):
+                    earlier = twins.earlier(pos, rows, candidate)
                     if earlier is None:
-                        waiting.append((pos, rows, row))
+                        waiting.append((pos, rows, candidate))
                     else:
                         copies.append((pos, earlier))
                 while len(waiting) >= LANES or (last and waiting):
@@ -128,36 +131,47 @@ class TauScorer:
             if item is None:
                 work.put(None)
                 return
-            rows, ids, taus = item
-            self.targets.tau_blocks(rows, ids, [0], taus, worker)
+            rows, program, taus = item
+            self.targets.tau_blocks(rows, program, [0], taus, worker)
 
 
-def _one_array(block: list[tuple[int, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """A block's rows as one array and their indices in it (a copy only where the block
-    spans host copies of several stages, as on a GPU)."""
-    arrays = {id(rows) for _, rows, _ in block}
-    if len(arrays) == 1:
-        return block[0][1], np.array([row for _, _, row in block], dtype=np.int64)
-    return np.stack([rows[row] for _, rows, row in block]), np.arange(len(block))
+def _one_array(block: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """A block's rows as one array and its candidate program on it (a copy only where the
+    block spans host copies of several stages, as on a GPU, where no root is fused)."""
+    if len({id(rows) for _, rows, _ in block}) == 1:
+        return block[0][1], np.array([candidate for _, _, candidate in block])
+    return (np.stack([rows[candidate[1]] for _, rows, candidate in block]),
+            plain_rows(range(len(block))))
 
 
 class _Twins:
-    """Finds a row equal to one seen earlier in the same call: rows are keyed by the
-    values at a few probe columns, and a key match is confirmed on every column."""
+    """Finds a candidate equal to one seen earlier in the same call. A row is keyed by its
+    values at a few probe columns, and a key match is confirmed on every column; a fused
+    root (see ``PopulationEvaluator.stages``) by its operator and operand rows, in either
+    order where the operator commutes."""
 
     def __init__(self, n_columns: int, probes: int = 16) -> None:
         self.probe = np.unique(np.linspace(0, n_columns - 1, probes).astype(np.int64))
         self.seen: dict[bytes, tuple[int, np.ndarray, int]] = {}
+        self.fused: dict[tuple[int, int, int], int] = {}
 
-    def earlier(self, pos: int, rows: np.ndarray, row: int) -> int | None:
-        """The position of an earlier equal row, or None (and ``pos`` is remembered)."""
-        key = rows[row, self.probe].tobytes()
+    def earlier(self, pos: int, rows: np.ndarray, candidate: np.ndarray) -> int | None:
+        """The position of an earlier equal candidate, or None (and ``pos`` is remembered)."""
+        code, a, b = (int(v) for v in candidate)
+        if code:
+            if code in _COMMUTING:
+                a, b = min(a, b), max(a, b)
+            first = self.fused.setdefault((code, a, b), pos)
+            return None if first == pos else first
+        key = rows[a, self.probe].tobytes()
         match = self.seen.get(key)
-        if match is not None and np.array_equal(match[1][match[2]], rows[row]):
+        if match is not None and np.array_equal(match[1][match[2]], rows[a]):
             return match[0]
-        self.seen.setdefault(key, (pos, rows, row))
+        self.seen.setdefault(key, (pos, rows, a))
         return None
 
+
+_COMMUTING = {FUSED_OPERATORS.index(name) + 1 for name in ("add", "mul")}  # fused codes
 
 _HELPERS: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
 

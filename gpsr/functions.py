@@ -11,9 +11,11 @@ kept, because they still order correctly against every finite value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 
@@ -162,6 +164,28 @@ PRIMITIVES: dict[str, Primitive] = {
 }
 
 DEFAULT_FUNCTION_SET: tuple[str, ...] = tuple(PRIMITIVES)
+
+#: Operators that compiled code may apply itself, element by element, as it reads their
+#: operands (the Kendall kernel does, for an expression's root: see
+#: ``PopulationEvaluator.stages``), with :func:`apply_fused`: IEEE arithmetic and square
+#: root round alike in numba, numpy and torch, so the values are the same bits. log is
+#: left out: numpy's SIMD log and libm's may differ in the last bit.
+FUSED_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "neg", "sqrt")
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def apply_fused(code: int, x: float, y: float) -> float:
+    """Operator ``FUSED_OPERATORS[code - 1]`` of ``x`` (and ``y``, if binary), protected
+    and with the non-finite policy, on one element: NaN-free inputs, as in the slab."""
+    if code == 4:  # div: Python semantics would raise on a zero divisor
+        z = PROTECTED_VALUE if y == 0 else x / y
+    elif code == 5:
+        return -x
+    elif code == 6:
+        return PROTECTED_VALUE if x < 0 else math.sqrt(x)  # sqrt(-0.0) is -0.0, as numpy's
+    else:
+        z = x + y if code == 1 else (x - y if code == 2 else x * y)
+    return PROTECTED_VALUE if z != z else z
 
 
 def clean_terminal_values(values: np.ndarray) -> np.ndarray:

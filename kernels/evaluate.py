@@ -25,7 +25,8 @@ import torch
 
 from gpsr.errors import GpsrError
 from gpsr.expressions import Expression
-from gpsr.functions import PRIMITIVES, Primitive, clean_terminal_values
+from gpsr.functions import FUSED_OPERATORS, PRIMITIVES, Primitive, clean_terminal_values
+from gpsr.kernels.kendall import plain_rows
 
 #: Operand bytes per batched call at most: larger steps spill the operand buffers out of
 #: the CPU's caches (with 7,469 architectures, one step of 180 rows ran 25% slower than
@@ -93,6 +94,7 @@ class PopulationEvaluator:
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
         self._buffers = self._empty_buffers(0)
         self._host: np.ndarray | None = None
+        self._fused: dict[str, Expression] = {}  # roots the last evaluation left to its reader
         self.step_rows = max(1, STEP_BYTES // (8 * max(1, self.n_archs)))
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
@@ -105,20 +107,30 @@ class PopulationEvaluator:
         """Values of expressions already evaluated (a copy): shape ``(len, n_archs)``."""
         return self.slab.index_select(0, self._rows(expressions))
 
-    def host_rows(self, expressions: Sequence[Expression]) -> tuple[np.ndarray, np.ndarray]:
-        """Values of expressions already evaluated, for CPU code: ``(rows, ids)`` such that
-        ``rows[ids[i]]`` holds expression i. On the CPU ``rows`` is the slab itself (no
-        copy), valid until the next evaluation; on other devices a copy."""
-        if self.device.type == "cpu":
-            if self._host is None or self._host.shape != self.slab.shape:  # the slab grew
-                self._host = self.slab.numpy()  # one object per slab: callers compare them
-            return self._host, np.array([self._row(e) for e in expressions], np.int64)
-        return self.values(expressions).cpu().numpy(), np.arange(len(expressions))
+    def host_program(self, expressions: Sequence[Expression]) -> tuple[np.ndarray, np.ndarray]:
+        """Expressions already evaluated, for CPU code: ``(rows, program)`` with one
+        ``(code, a, b)`` per expression: code 0 says it is row ``a`` of ``rows``; any other
+        is a fused root (see :meth:`stages`), operator ``FUSED_OPERATORS[code - 1]`` of
+        rows ``a`` and ``b``. On the CPU ``rows`` is the slab itself (no copy), valid until
+        the next evaluation; on other devices a copy, with no fused roots."""
+        if self.device.type != "cpu":
+            return self.values(expressions).cpu().numpy(), plain_rows(range(len(expressions)))
+        if self._host is None or self._host.shape != self.slab.shape:  # the slab grew
+            self._host = self.slab.numpy()  # one object per slab: callers compare them
+        program = []
+        for expr in expressions:
+            if expr.infix() in self._fused:
+                program.append((FUSED_OPERATORS.index(expr.name) + 1,
+                                self._row(expr.children[0]), self._row(expr.children[-1])))
+            else:
+                row = self._row(expr)
+                program.append((0, row, row))
+        return self._host, np.array(program, dtype=np.int64).reshape(-1, 3)
 
     def stages(self, expressions: Sequence[Expression], waves: bool = False,
-               last_wave: int = 0) -> Iterator[tuple[list[int], bool]]:
+               last_wave: int = 0, fuse_roots: bool = False) -> Iterator[tuple[list[int], bool]]:
         """Evaluate ``expressions``, yielding ``(positions, last)`` for those whose values
-        are final (read them with :meth:`values` or :meth:`host_rows`, even while later
+        are final (read them with :meth:`values` or :meth:`host_program`, even while later
         steps run, until the next evaluation: their rows are not written again): first
         those already cached, then the rest, shallowest first, as their roots are
         computed. A consumer can score finished expressions while deeper ones are still
@@ -129,14 +141,17 @@ class PopulationEvaluator:
         shallow expressions are final after a small part of the work, not at its end,
         for three times the tensor calls. The deepest ``last_wave`` expressions are
         computed in a wave of their own, at the end, so that little is left to score
-        once evaluation is over."""
+        once evaluation is over.
+
+        With ``fuse_roots`` (on the CPU), a new root whose operator is one of
+        ``FUSED_OPERATORS`` and that no other new subtree reads is not computed: such an
+        expression is final once its operands are, and :meth:`host_program` hands over the
+        operator and its operand rows, for the consumer to apply as it reads them (the
+        Kendall kernel does). That saves the roots' pass over the data and a step per
+        wave; the roots' values are not cached (GP rarely reuses a whole tree)."""
         new: dict[str, Expression] = {}
         wave: dict[str, int] = {}
         used: set[str] = set()
-        # One entry per new subtree, sorted into program order: by wave, height, binary
-        # operators first (one gather per operand then serves a whole step, the second
-        # a prefix of it), operator, and the order found (which makes entries unique).
-        plan: list[tuple[int, int, int, str, int]] = []
         by_depth = sorted(expressions, key=lambda e: e.depth)
         final = by_depth[-1].depth + 1 if by_depth else 0
         for rank, expr in enumerate(by_depth):
@@ -144,30 +159,53 @@ class PopulationEvaluator:
             self._collect(expr, new, used)
             number = ((expr.depth if waves else 0) if rank < len(by_depth) - last_wave
                       else final)
-            for key, node in islice(new.items(), known, None):
+            for key in islice(new, known, None):
                 wave[key] = number
-                plan.append((number, node.depth, -len(node.children), node.name, len(plan)))
+        fuse_roots = fuse_roots and self.device.type == "cpu"
+        self._fused = self._fusible(expressions, new) if fuse_roots else {}
+        for key in self._fused:
+            del new[key]
         self._reserve(len(new), used)
-        ready_at: dict[tuple, list[int]] = {}
-        for pos, expr in enumerate(expressions):  # an expression is final with its root
+        # One entry per new subtree, sorted into program order: by wave, height, binary
+        # operators first (one gather per operand then serves a whole step, the second
+        # a prefix of it), operator, and the order found (which makes entries unique).
+        plan = sorted((wave[key], node.depth, -len(node.children), node.name, i)
+                      for i, (key, node) in enumerate(new.items()))
+        ready_at: dict[tuple, list[int]] = {}  # (wave, height) -> positions final then
+        for pos, expr in enumerate(expressions):
             key = expr.infix()
-            ready_at.setdefault((wave[key], expr.depth) if key in new else (), []).append(pos)
-        if () in ready_at:
-            yield ready_at[()], not new
-        plan.sort()
+            if key in self._fused:  # final with the last of its operands
+                at = max(((wave[c.infix()], c.depth) for c in expr.children
+                          if c.infix() in new), default=())
+            else:  # final with its root
+                at = (wave[key], expr.depth) if key in new else ()
+            ready_at.setdefault(at, []).append(pos)
+        done = len(ready_at.get((), []))
+        if done:
+            yield ready_at[()], done == len(expressions)
         nodes = list(new.values())
-        by_wave = [(number, list(entries)) for number, entries in groupby(plan, key=itemgetter(0))]
-        for w, (number, entries) in enumerate(by_wave):
+        for number, in_wave in groupby(plan, key=itemgetter(0)):
+            entries = list(in_wave)
             # Each wave's program is built only when it runs: scoring of earlier waves
             # overlaps with it.
-            for height, done in self._run([nodes[entry[4]] for entry in entries], entries):
+            for height in self._run([nodes[entry[4]] for entry in entries], entries):
                 if (number, height) in ready_at:
-                    yield ready_at[number, height], done and w + 1 == len(by_wave)
+                    done += len(ready_at[number, height])
+                    yield ready_at[number, height], done == len(expressions)
+
+    def _fusible(self, expressions: Sequence[Expression],
+                 new: dict[str, Expression]) -> dict[str, Expression]:
+        """New roots whose operator a consumer can apply and that no other new subtree
+        reads, by key."""
+        operands = {c.infix() for node in new.values() for c in node.children if c.children}
+        return {expr.infix(): expr for expr in expressions
+                if expr.name in FUSED_OPERATORS and expr.infix() in new
+                and expr.infix() not in operands}
 
     def _run(self, nodes: list[Expression],
-             plan: list[tuple[int, int, int, str, int]]) -> Iterator[tuple[int, bool]]:
+             plan: list[tuple[int, int, int, str, int]]) -> Iterator[int]:
         """Compute ``nodes`` in the order of their ``plan`` entries (children computed
-        earlier or among them), yielding ``(height, last)`` once a height is done."""
+        earlier or among them), yielding each height once it is done."""
         rows: list[tuple[int, int, int]] = []  # the row each node writes, and its operands'
         for expr in nodes:
             row = self.row_of[expr.infix()] = self.free.pop()
@@ -195,7 +233,7 @@ class PopulationEvaluator:
         for k, (height, begin, groups) in enumerate(steps):
             self._step(groups, program[begin:, 0], gather[bounds[k] : bounds[k + 1]])
             if k + 1 == len(steps) or steps[k + 1][0] != height:
-                yield height, k + 1 == len(steps)
+                yield height
 
     def _step(self, groups: list[tuple[Primitive, int]], targets: np.ndarray,
               gather: torch.Tensor) -> None:
@@ -229,6 +267,7 @@ class PopulationEvaluator:
         """Drop every cached subtree (the slab and buffers stay allocated)."""
         self.free.extend(self.row_of.values())
         self.row_of.clear()
+        self._fused = {}
 
     def _scratch(self, rows: int, operands: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reused buffers for ``operands`` operand rows and the masks of ``rows`` nodes:

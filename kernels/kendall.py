@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from gpsr.errors import GpsrError
+from gpsr.functions import apply_fused
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     # OpenMP's spinning workers cost up to 200x on a busy machine for these short calls.
@@ -326,7 +327,7 @@ def _tie_pairs(x: np.ndarray, start: int, end: int) -> np.int64:
 @numba.njit(cache=True, nogil=True)
 def _tau_block(
     rows: np.ndarray,
-    ids: np.ndarray,
+    program: np.ndarray,
     first: int,
     order: np.ndarray,
     group_starts: np.ndarray,
@@ -335,17 +336,23 @@ def _tau_block(
     buffer: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Tau-b of rows ``ids[first : first + LANES]`` of ``rows`` against one target, into
-    ``out[first : first + LANES]``."""
-    n_rows, n = ids.shape[0], order.shape[0]
+    """Tau-b of candidates ``first : first + LANES`` of ``program`` against one target,
+    into ``out[first : first + LANES]``. Candidate k is row ``program[k, 1]`` of ``rows``
+    where ``program[k, 0]`` is 0, else operator ``program[k, 0]`` of
+    :func:`gpsr.functions.apply_fused` applied to rows ``program[k, 1]`` and
+    ``program[k, 2]`` as they are read."""
+    n_rows, n = program.shape[0], order.shape[0]
     total = np.int64(n) * (n - 1) // 2
-    # A short last block repeats its last row.
-    r0, r1 = ids[min(first, n_rows - 1)], ids[min(first + 1, n_rows - 1)]
-    r2, r3 = ids[min(first + 2, n_rows - 1)], ids[min(first + 3, n_rows - 1)]
-    for i in range(n):
-        o = order[i]
-        x[LANES * i], x[LANES * i + 1] = rows[r0, o], rows[r1, o]
-        x[LANES * i + 2], x[LANES * i + 3] = rows[r2, o], rows[r3, o]
+    for lane in range(LANES):
+        k = min(first + lane, n_rows - 1)  # a short last block repeats its last row
+        code, a, b = program[k, 0], program[k, 1], program[k, 2]
+        if code == 0:
+            for i in range(n):
+                x[LANES * i + lane] = rows[a, order[i]]
+        else:
+            for i in range(n):
+                o = order[i]
+                x[LANES * i + lane] = apply_fused(code, rows[a, o], rows[b, o])
     inside = np.zeros(LANES, dtype=np.int64)  # inversions within tied-target runs
     joint = np.zeros(LANES, dtype=np.int64)
     # Pairs inside a run of tied targets are neither concordant nor discordant: count
@@ -400,28 +407,28 @@ def _tau_block(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _tau_item(rows, ids, first, t, orders, order_ptr, group_starts, group_ptr, target_ties,
+def _tau_item(rows, program, first, t, orders, order_ptr, group_starts, group_ptr, target_ties,
               x, buffer, out):
-    """Tau-b of one block of rows against target ``t``."""
-    _tau_block(rows, ids, first, orders[order_ptr[t] : order_ptr[t + 1]],
+    """Tau-b of one block of candidates against target ``t``."""
+    _tau_block(rows, program, first, orders[order_ptr[t] : order_ptr[t + 1]],
                group_starts[group_ptr[t] : group_ptr[t + 1]], target_ties[t], x, buffer, out[t])
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _tau_parallel(rows, ids, work_target, work_first, orders, order_ptr, group_starts,
+def _tau_parallel(rows, program, work_target, work_first, orders, order_ptr, group_starts,
                   group_ptr, target_ties, scratch, out):
     for item in numba.prange(work_target.shape[0]):
         x = scratch[numba.get_thread_id(), 0]
         buffer = scratch[numba.get_thread_id(), 1]
-        _tau_item(rows, ids, work_first[item], work_target[item], orders, order_ptr,
+        _tau_item(rows, program, work_first[item], work_target[item], orders, order_ptr,
                   group_starts, group_ptr, target_ties, x, buffer, out)
 
 
 @numba.njit(cache=True, nogil=True)
-def _tau_serial(rows, ids, work_target, work_first, orders, order_ptr, group_starts,
+def _tau_serial(rows, program, work_target, work_first, orders, order_ptr, group_starts,
                 group_ptr, target_ties, scratch, out):
     for item in range(work_target.shape[0]):
-        _tau_item(rows, ids, work_first[item], work_target[item], orders, order_ptr,
+        _tau_item(rows, program, work_first[item], work_target[item], orders, order_ptr,
                   group_starts, group_ptr, target_ties, scratch[0], scratch[1], out)
 
 
@@ -482,23 +489,27 @@ class KendallTargets:
         """Tau-b of each row of ``rows`` (shape ``(k, n)``) on each target: ``(k, targets)``.
         With ``ids``, of rows ``rows[ids]`` only (read in place, not copied)."""
         rows = self._checked(rows)
-        ids = np.arange(rows.shape[0], dtype=np.int64) if ids is None else ids
-        out = np.full((len(self.sizes), len(ids)), np.nan)
-        if len(ids) and len(self._scored):
-            firsts = np.arange(0, len(ids), LANES, dtype=np.int64)
-            _tau_parallel(rows, ids, *self._items(firsts), self._orders, self._order_ptr,
+        program = plain_rows(np.arange(rows.shape[0]) if ids is None else ids)
+        out = np.full((len(self.sizes), len(program)), np.nan)
+        if len(program) and len(self._scored):
+            firsts = np.arange(0, len(program), LANES, dtype=np.int64)
+            _tau_parallel(rows, program, *self._items(firsts), self._orders, self._order_ptr,
                           self._groups, self._group_ptr, self._ties,
                           self.scratch(numba.get_num_threads()), out)
         return out.T
 
-    def tau_blocks(self, rows: np.ndarray, ids: np.ndarray, firsts: Sequence[int],
+    def tau_blocks(self, rows: np.ndarray, program: np.ndarray, firsts: Sequence[int],
                    out: np.ndarray, worker: int) -> None:
-        """On the calling thread, without the GIL: tau-b of the blocks of ``LANES`` rows
-        ``rows[ids[f : f + LANES]]`` for each ``f`` in ``firsts``, on every target, into
-        ``out[:, f : f + LANES]`` (``out`` has shape ``(targets, len(ids))``). ``worker``
-        picks this thread's work rows in :meth:`scratch`."""
-        _tau_serial(self._checked(rows), ids, *self._items(np.asarray(firsts, dtype=np.int64)),
-                    self._orders, self._order_ptr, self._groups, self._group_ptr, self._ties,
+        """On the calling thread, without the GIL: tau-b of the blocks of ``LANES``
+        candidates ``program[f : f + LANES]`` for each ``f`` in ``firsts``, on every
+        target, into ``out[:, f : f + LANES]`` (``out`` has shape ``(targets,
+        len(program))``). A candidate ``(code, a, b)`` is row ``a`` of ``rows`` for code
+        0 (see :func:`plain_rows`), else that fused operator applied to rows ``a`` and
+        ``b`` (see :data:`gpsr.functions.FUSED_OPERATORS`). ``worker`` picks this
+        thread's work rows in :meth:`scratch`."""
+        _tau_serial(self._checked(rows), program,
+                    *self._items(np.asarray(firsts, dtype=np.int64)), self._orders,
+                    self._order_ptr, self._groups, self._group_ptr, self._ties,
                     self.scratch(worker + 1)[worker], out)
 
     def _checked(self, rows: np.ndarray) -> np.ndarray:
@@ -510,6 +521,13 @@ class KendallTargets:
     def _items(self, firsts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(target, first row) of every work item: each block on each scored target."""
         return np.tile(self._scored, len(firsts)), np.repeat(firsts, len(self._scored))
+
+
+def plain_rows(ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The candidate program (see :meth:`KendallTargets.tau_blocks`) that reads rows ``ids``
+    as they are."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.stack([np.zeros_like(ids), ids, ids], axis=1)
 
 
 class KendallTarget(KendallTargets):
@@ -530,7 +548,7 @@ def warm_up() -> None:
     targets = KendallTargets([np.arange(16.0)])
     rows = np.arange(16.0)[::-1].reshape(1, -1)
     targets.tau(rows)
-    targets.tau_blocks(rows, np.zeros(1, dtype=np.int64), [0], np.empty((1, 1)), 0)
+    targets.tau_blocks(rows, plain_rows([0]), [0], np.empty((1, 1)), 0)
 
 
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float | np.ndarray:

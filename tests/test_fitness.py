@@ -17,9 +17,10 @@ from gpsr.data import Problem, load_csv, shared_dir
 from gpsr.errors import GpsrError
 from gpsr.expressions import Expression, parse
 from gpsr.fitness import Equation1, TauScorer
-from gpsr.functions import PROTECTED_VALUE
+from gpsr.functions import FUSED_OPERATORS, PRIMITIVES, PROTECTED_VALUE
 from gpsr.genetic import SearchConfig, TreeFactory
 from gpsr.kernels.evaluate import PopulationEvaluator
+from gpsr.kernels.kendall import plain_rows
 
 PROXIES = ("a", "b", "c", "d")
 
@@ -48,6 +49,15 @@ def population(seed: int, size: int, depth=(1, 5)) -> list[Expression]:
 
 
 # ---- equation 1 ----------------------------------------------------------------------------
+def candidate_values(rows: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """The values a Kendall candidate ``(code, a, b)`` stands for (see host_program)."""
+    code, a, b = candidate
+    if not code:
+        return rows[a]
+    prim = PRIMITIVES[FUSED_OPERATORS[code - 1]]
+    return prim.numpy_fn(*(rows[a], rows[b])[: prim.arity])
+
+
 def test_equation1_by_hand():
     eq = Equation1(2)
     taus = np.array([[0.1, 0.5], [0.3, -0.2], [0.2, 0.4]])
@@ -285,9 +295,11 @@ def test_evaluator_names_a_missing_proxy():
     assert_matches_numpy(ev.evaluate(exprs), exprs, values_matrix(0))
 
 
+@pytest.mark.parametrize("fuse_roots", [False, True])
 @pytest.mark.parametrize(("waves", "last_wave"), [(False, 0), (True, 0), (True, 1), (True, 8),
                                                   (False, 8), (True, 100)])
-def test_evaluator_stages_hand_over_every_expression_once_when_final(waves, last_wave):
+def test_evaluator_stages_hand_over_every_expression_once_when_final(waves, last_wave,
+                                                                     fuse_roots):
     values = values_matrix(2)
     exprs = population(5, 30)
     exprs += exprs[:3]  # the same trees twice in one call
@@ -295,9 +307,11 @@ def test_evaluator_stages_hand_over_every_expression_once_when_final(waves, last
     ev.evaluate(exprs[:10])  # some trees, and subtrees of others, already cached
     seen: list[int] = []
     lasts = []
-    for positions, last in ev.stages(exprs, waves, last_wave):
+    for positions, last in ev.stages(exprs, waves, last_wave, fuse_roots):
         # final values can be read as soon as a stage names them
-        assert_matches_numpy(ev.values([exprs[i] for i in positions]),
+        rows, program = ev.host_program([exprs[i] for i in positions])
+        assert_matches_numpy(torch.from_numpy(np.array([candidate_values(rows, c)
+                                                        for c in program])),
                              [exprs[i] for i in positions], values)
         seen += positions
         lasts.append(last)
@@ -324,25 +338,52 @@ def test_tau_scorer_pipelined_equals_one_thread(problems, threads):
 
 def test_tau_scorer_scores_equal_rows_once(problems):
     """Different trees with the same values (commuted operands, double negation) get the
-    same taus, computed once."""
-    texts = ["a * b", "b * a", "neg(neg(c))", "c * d", "d * c", "a + b", "b + a", "log(d)"]
+    same taus, computed once; only a fused root and a computed row (the same values
+    twice, one of them not materialised) may both be scored."""
+    texts = ["a * b", "b * a", "neg(neg(c))", "c * d", "d * c", "a + b", "b + a", "log(d)",
+             "log(a + b)", "log(b + a)"]
     exprs = [parse(t) for t in texts] + population(3, 12)
     scorer = TauScorer(problems, PROXIES, "cpu")
-    scored: list[bytes] = []
+    scored: list[tuple[bytes, bool]] = []  # values, and whether a fused root gave them
     blocks = scorer.targets.tau_blocks
 
-    def counting(rows, ids, firsts, out, worker):
-        scored.extend(rows[i].tobytes() for i in ids)
-        blocks(rows, ids, firsts, out, worker)
+    def counting(rows, program, firsts, out, worker):
+        scored.extend((candidate_values(rows, c).tobytes(), bool(c[0])) for c in program)
+        blocks(rows, program, firsts, out, worker)
 
     scorer.targets.tau_blocks = counting
     taus = scorer.taus(exprs)
     for expr, row in zip(exprs, taus):
         assert_taus_equal(row, reference(expr, problems))
-    for i, j in [(0, 1), (3, 4), (5, 6)]:
+    for i, j in [(0, 1), (3, 4), (5, 6), (8, 9)]:
         np.testing.assert_array_equal(taus[i], taus[j])
-    distinct = {scorer.evaluator.values([e]).numpy().tobytes() for e in exprs}
-    assert len(scored) == len(set(scored)) == len(distinct) < len(exprs)
+    distinct = {scorer.evaluator.evaluate([e]).numpy().tobytes() for e in exprs}
+    assert len(set(scored)) == len(scored)
+    assert len({values for values, _ in scored}) == len(distinct) < len(exprs)
+
+
+def test_evaluator_fuses_roots_only_where_their_values_are_not_needed():
+    """Fused roots: final with their operands, handed over as (operator, operand rows) that
+    give the numpy values; a root another expression reads, or a log, is computed."""
+    values = values_matrix(2)
+    exprs = [parse(t) for t in ("a * b", "log(a * b)", "c + d", "log(c)", "neg(a * b)")]
+    exprs += population(9, 40)
+    ev = PopulationEvaluator(values, PROXIES, "cpu")
+    seen: list[int] = []
+    for positions, _ in ev.stages(exprs, True, 4, fuse_roots=True):
+        rows, program = ev.host_program([exprs[i] for i in positions])
+        assert_matches_numpy(torch.from_numpy(np.array([candidate_values(rows, c)
+                                                        for c in program])),
+                             [exprs[i] for i in positions], values)
+        seen += positions
+    assert sorted(seen) == list(range(len(exprs)))
+    codes = dict(zip(["a * b", "log(a * b)", "c + d", "log(c)", "neg(a * b)"],
+                     ev.host_program(exprs[:5])[1][:, 0]))
+    assert codes["a * b"] == 0  # log(a * b) reads it
+    assert codes["log(a * b)"] == codes["log(c)"] == 0  # log is never fused
+    assert codes["c + d"] == FUSED_OPERATORS.index("add") + 1
+    assert codes["neg(a * b)"] == FUSED_OPERATORS.index("neg") + 1
+    assert "c + d" not in ev.row_of  # a fused root is not cached
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -355,7 +396,9 @@ def test_tau_scorer_with_host_copies_per_stage_as_on_a_gpu(problems, threads):
     expected = TauScorer(problems, PROXIES, "cpu").taus(exprs)
     scorer = TauScorer(problems, PROXIES, "cpu")
     ev = scorer.evaluator
-    ev.host_rows = lambda part: (ev.values(part).numpy(), np.arange(len(part)))
+    ev.host_program = lambda part: (ev.values(part).numpy(), plain_rows(range(len(part))))
+    stages = ev.stages
+    ev.stages = lambda *args, fuse_roots: stages(*args)  # a GPU fuses no root
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
