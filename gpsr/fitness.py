@@ -157,7 +157,7 @@ class _Twins:
 
     def earlier(self, pos: int, rows: np.ndarray, candidate: np.ndarray) -> int | None:
         """The position of an earlier equal candidate, or None (and ``pos`` is remembered)."""
-        code, a, b = (int(v) for v in candidate)
+        code, a, b = candidate.tolist()
         if code:
             if code in _COMMUTING:
                 a, b = min(a, b), max(a, b)

@@ -175,8 +175,10 @@ class PopulationEvaluator:
         for pos, expr in enumerate(expressions):
             key = expr.infix()
             if key in self._fused:  # final with the last of its operands
-                at = max(((wave[c.infix()], c.depth) for c in expr.children
-                          if c.infix() in new), default=())
+                at = ()
+                for child in expr.children:
+                    if child.infix() in new:
+                        at = max(at, (wave[child.infix()], child.depth))
             else:  # final with its root
                 at = (wave[key], expr.depth) if key in new else ()
             ready_at.setdefault(at, []).append(pos)
