@@ -140,38 +140,44 @@ def _one_array(block: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[np.ndar
     block spans host copies of several stages, as on a GPU, where no root is fused)."""
     if len({id(rows) for _, rows, _ in block}) == 1:
         return block[0][1], np.array([candidate for _, _, candidate in block])
-    return (np.stack([rows[candidate[1]] for _, rows, candidate in block]),
+    return (np.stack([rows[candidate[2]] for _, rows, candidate in block]),
             plain_rows(range(len(block))))
 
 
 class _Twins:
     """Finds a candidate equal to one seen earlier in the same call. A row is keyed by its
     values at a few probe columns, and a key match is confirmed on every column; a fused
-    root (see ``PopulationEvaluator.stages``) by its operator and operand rows, in either
-    order where the operator commutes."""
+    root (see ``PopulationEvaluator.stages``) by its operators and rows, with the
+    operands of commuting operators in a fixed order."""
 
     def __init__(self, n_columns: int, probes: int = 16) -> None:
         self.probe = np.unique(np.linspace(0, n_columns - 1, probes).astype(np.int64))
         self.seen: dict[bytes, tuple[int, np.ndarray, int]] = {}
-        self.fused: dict[tuple[int, int, int], int] = {}
+        self.fused: dict[tuple, int] = {}
 
     def earlier(self, pos: int, rows: np.ndarray, candidate: np.ndarray) -> int | None:
         """The position of an earlier equal candidate, or None (and ``pos`` is remembered)."""
-        code, a, b = candidate.tolist()
+        code, *operands = candidate.tolist()
         if code:
-            if code in _COMMUTING:
-                a, b = min(a, b), max(a, b)
-            first = self.fused.setdefault((code, a, b), pos)
+            left, right = _ordered(*operands[:3]), _ordered(*operands[3:])
+            key = (code, *sorted((left, right))) if code in _COMMUTING else (code, left, right)
+            first = self.fused.setdefault(key, pos)
             return None if first == pos else first
-        key = rows[a, self.probe].tobytes()
+        row = operands[1]
+        key = rows[row, self.probe].tobytes()
         match = self.seen.get(key)
-        if match is not None and np.array_equal(match[1][match[2]], rows[a]):
+        if match is not None and np.array_equal(match[1][match[2]], rows[row]):
             return match[0]
-        self.seen.setdefault(key, (pos, rows, a))
+        self.seen.setdefault(key, (pos, rows, row))
         return None
 
 
 _COMMUTING = {FUSED_OPERATORS.index(name) + 1 for name in ("add", "mul")}  # fused codes
+
+
+def _ordered(code: int, a: int, b: int) -> tuple[int, int, int]:
+    """A fused operand, its rows in a fixed order where its operator commutes."""
+    return (code, min(a, b), max(a, b)) if code in _COMMUTING else (code, a, b)
 
 _HELPERS: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
 

@@ -28,6 +28,8 @@ from gpsr.expressions import Expression
 from gpsr.functions import FUSED_OPERATORS, PRIMITIVES, Primitive, clean_terminal_values
 from gpsr.kernels.kendall import plain_rows
 
+_CODE = {name: code for code, name in enumerate(FUSED_OPERATORS, 1)}  # the kernel's codes
+
 #: Operand bytes per batched call at most: larger steps spill the operand buffers out of
 #: the CPU's caches (with 7,469 architectures, one step of 180 rows ran 25% slower than
 #: six of 32); shorter rows make larger steps, so that short problems need few calls.
@@ -94,7 +96,9 @@ class PopulationEvaluator:
         self.free = list(range(capacity - 1, n_leaf - 1, -1))
         self._buffers = self._empty_buffers(0)
         self._host: np.ndarray | None = None
-        self._fused: dict[str, Expression] = {}  # roots the last evaluation left to its reader
+        # Roots, and some of their operands, that the last evaluation left to its reader.
+        self._fused: dict[str, Expression] = {}
+        self._fused_operands: set[str] = set()
         self.step_rows = max(1, STEP_BYTES // (8 * max(1, self.n_archs)))
 
     def evaluate(self, expressions: Sequence[Expression]) -> torch.Tensor:
@@ -109,10 +113,10 @@ class PopulationEvaluator:
 
     def host_program(self, expressions: Sequence[Expression]) -> tuple[np.ndarray, np.ndarray]:
         """Expressions already evaluated, for CPU code: ``(rows, program)`` with one
-        ``(code, a, b)`` per expression: code 0 says it is row ``a`` of ``rows``; any other
-        is a fused root (see :meth:`stages`), operator ``FUSED_OPERATORS[code - 1]`` of
-        rows ``a`` and ``b``. On the CPU ``rows`` is the slab itself (no copy), valid until
-        the next evaluation; on other devices a copy, with no fused roots."""
+        Kendall candidate per expression (see ``KendallTargets.tau_blocks``): row ``r`` of
+        ``rows`` as ``(0, 0, r, r, 0, r, r)``, or a fused root (see :meth:`stages`) as its
+        operator and operands. On the CPU ``rows`` is the slab itself (no copy), valid
+        until the next evaluation; on other devices a copy, with no fused roots."""
         if self.device.type != "cpu":
             return self.values(expressions).cpu().numpy(), plain_rows(range(len(expressions)))
         if self._host is None or self._host.shape != self.slab.shape:  # the slab grew
@@ -120,12 +124,20 @@ class PopulationEvaluator:
         program = []
         for expr in expressions:
             if expr.infix() in self._fused:
-                program.append((FUSED_OPERATORS.index(expr.name) + 1,
-                                self._row(expr.children[0]), self._row(expr.children[-1])))
+                left, right = self._operand(expr.children[0]), self._operand(expr.children[-1])
+                program.append((_CODE[expr.name], *left, *right))
             else:
                 row = self._row(expr)
-                program.append((0, row, row))
-        return self._host, np.array(program, dtype=np.int64).reshape(-1, 3)
+                program.append((0, 0, row, row, 0, row, row))
+        return self._host, np.array(program, dtype=np.int64).reshape(-1, 7)
+
+    def _operand(self, expr: Expression) -> tuple[int, int, int]:
+        """A fused root's operand, for the Kendall kernel: ``(0, row, row)``, or a fused
+        operator and its operand rows."""
+        if expr.infix() in self._fused_operands:
+            return _CODE[expr.name], self._row(expr.children[0]), self._row(expr.children[-1])
+        row = self._row(expr)
+        return 0, row, row
 
     def stages(self, expressions: Sequence[Expression], waves: bool = False,
                last_wave: int = 0, fuse_roots: bool = False) -> Iterator[tuple[list[int], bool]]:
@@ -144,11 +156,13 @@ class PopulationEvaluator:
         once evaluation is over.
 
         With ``fuse_roots`` (on the CPU), a new root whose operator is one of
-        ``FUSED_OPERATORS`` and that no other new subtree reads is not computed: such an
-        expression is final once its operands are, and :meth:`host_program` hands over the
-        operator and its operand rows, for the consumer to apply as it reads them (the
-        Kendall kernel does). That saves the roots' pass over the data and a step per
-        wave; the roots' values are not cached (GP rarely reuses a whole tree)."""
+        ``FUSED_OPERATORS`` and that no other new subtree reads is not computed, nor are
+        those of its children whose operator is one too and that only it reads: such an
+        expression is final once the rows these read are, and :meth:`host_program` hands
+        over the operators and rows, for the consumer to apply as it reads them (the
+        Kendall kernel does). That saves their passes over the data and two steps per
+        wave, and gives the consumer's thread a share of the evaluation; their values
+        are not cached (GP rarely reuses a whole tree or its top)."""
         new: dict[str, Expression] = {}
         wave: dict[str, int] = {}
         used: set[str] = set()
@@ -162,8 +176,9 @@ class PopulationEvaluator:
             for key in islice(new, known, None):
                 wave[key] = number
         fuse_roots = fuse_roots and self.device.type == "cpu"
-        self._fused = self._fusible(expressions, new) if fuse_roots else {}
-        for key in self._fused:
+        self._fused, self._fused_operands = (self._fusible(expressions, new) if fuse_roots
+                                             else ({}, set()))
+        for key in (*self._fused, *self._fused_operands):
             del new[key]
         self._reserve(len(new), used)
         # One entry per new subtree, sorted into program order: by wave, height, binary
@@ -174,11 +189,13 @@ class PopulationEvaluator:
         ready_at: dict[tuple, list[int]] = {}  # (wave, height) -> positions final then
         for pos, expr in enumerate(expressions):
             key = expr.infix()
-            if key in self._fused:  # final with the last of its operands
+            if key in self._fused:  # final with the last node its operands read
                 at = ()
                 for child in expr.children:
-                    if child.infix() in new:
-                        at = max(at, (wave[child.infix()], child.depth))
+                    fused = child.infix() in self._fused_operands
+                    for node in child.children if fused else (child,):
+                        if node.infix() in new:
+                            at = max(at, (wave[node.infix()], node.depth))
             else:  # final with its root
                 at = (wave[key], expr.depth) if key in new else ()
             ready_at.setdefault(at, []).append(pos)
@@ -196,13 +213,23 @@ class PopulationEvaluator:
                     yield ready_at[number, height], done == len(expressions)
 
     def _fusible(self, expressions: Sequence[Expression],
-                 new: dict[str, Expression]) -> dict[str, Expression]:
+                 new: dict[str, Expression]) -> tuple[dict[str, Expression], set[str]]:
         """New roots whose operator a consumer can apply and that no other new subtree
-        reads, by key."""
-        operands = {c.infix() for node in new.values() for c in node.children if c.children}
-        return {expr.infix(): expr for expr in expressions
-                if expr.name in FUSED_OPERATORS and expr.infix() in new
-                and expr.infix() not in operands}
+        reads, by key; and the keys of their children that it can apply too: new, read by
+        that root alone, and not expressions of their own."""
+        readers: dict[str, set[str]] = {}
+        for key, node in new.items():
+            for child in node.children:
+                if child.children:
+                    readers.setdefault(child.infix(), set()).add(key)
+        roots = {expr.infix(): expr for expr in expressions
+                 if expr.name in FUSED_OPERATORS and expr.infix() in new
+                 and expr.infix() not in readers}
+        whole = {expr.infix() for expr in expressions}
+        operands = {child.infix() for key, root in roots.items() for child in root.children
+                    if child.name in FUSED_OPERATORS and child.infix() in new
+                    and readers[child.infix()] == {key} and child.infix() not in whole}
+        return roots, operands
 
     def _run(self, nodes: list[Expression],
              plan: list[tuple[int, int, int, str, int]]) -> Iterator[int]:
@@ -269,7 +296,7 @@ class PopulationEvaluator:
         """Drop every cached subtree (the slab and buffers stay allocated)."""
         self.free.extend(self.row_of.values())
         self.row_of.clear()
-        self._fused = {}
+        self._fused, self._fused_operands = {}, set()
 
     def _scratch(self, rows: int, operands: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reused buffers for ``operands`` operand rows and the masks of ``rows`` nodes:

@@ -324,6 +324,12 @@ def _tie_pairs(x: np.ndarray, start: int, end: int) -> np.int64:
     return total
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _operand(rows, code, a, b, column):
+    """Row ``a``'s value in ``column``, or fused operator ``code`` of rows a and b there."""
+    return rows[a, column] if code == 0 else apply_fused(code, rows[a, column], rows[b, column])
+
+
 @numba.njit(cache=True, nogil=True)
 def _tau_block(
     rows: np.ndarray,
@@ -336,23 +342,23 @@ def _tau_block(
     buffer: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Tau-b of candidates ``first : first + LANES`` of ``program`` against one target,
-    into ``out[first : first + LANES]``. Candidate k is row ``program[k, 1]`` of ``rows``
-    where ``program[k, 0]`` is 0, else operator ``program[k, 0]`` of
-    :func:`gpsr.functions.apply_fused` applied to rows ``program[k, 1]`` and
-    ``program[k, 2]`` as they are read."""
+    """Tau-b of candidates ``first : first + LANES`` of ``program`` (see
+    :meth:`KendallTargets.tau_blocks`) against one target, into
+    ``out[first : first + LANES]``."""
     n_rows, n = program.shape[0], order.shape[0]
     total = np.int64(n) * (n - 1) // 2
     for lane in range(LANES):
         k = min(first + lane, n_rows - 1)  # a short last block repeats its last row
-        code, a, b = program[k, 0], program[k, 1], program[k, 2]
+        code, left, a, b = program[k, 0], program[k, 1], program[k, 2], program[k, 3]
+        right, c, d = program[k, 4], program[k, 5], program[k, 6]
         if code == 0:
             for i in range(n):
                 x[LANES * i + lane] = rows[a, order[i]]
         else:
             for i in range(n):
                 o = order[i]
-                x[LANES * i + lane] = apply_fused(code, rows[a, o], rows[b, o])
+                x[LANES * i + lane] = apply_fused(code, _operand(rows, left, a, b, o),
+                                                  _operand(rows, right, c, d, o))
     inside = np.zeros(LANES, dtype=np.int64)  # inversions within tied-target runs
     joint = np.zeros(LANES, dtype=np.int64)
     # Pairs inside a run of tied targets are neither concordant nor discordant: count
@@ -503,10 +509,14 @@ class KendallTargets:
         """On the calling thread, without the GIL: tau-b of the blocks of ``LANES``
         candidates ``program[f : f + LANES]`` for each ``f`` in ``firsts``, on every
         target, into ``out[:, f : f + LANES]`` (``out`` has shape ``(targets,
-        len(program))``). A candidate ``(code, a, b)`` is row ``a`` of ``rows`` for code
-        0 (see :func:`plain_rows`), else that fused operator applied to rows ``a`` and
-        ``b`` (see :data:`gpsr.functions.FUSED_OPERATORS`). ``worker`` picks this
-        thread's work rows in :meth:`scratch`."""
+        len(program))``). ``worker`` picks this thread's work rows in :meth:`scratch`.
+
+        A candidate ``(code, l, a, b, r, c, d)`` is row ``a`` of ``rows`` where ``code``
+        is 0 (see :func:`plain_rows`). Otherwise it is fused operator ``code`` (see
+        :data:`gpsr.functions.FUSED_OPERATORS`) of two operands, applied as the kernel
+        reads them: the left one is row ``a``, or where ``l`` is not 0 fused operator
+        ``l`` of rows ``a`` and ``b``; the right one likewise from ``r``, ``c``, ``d``
+        (unused by unary operators)."""
         _tau_serial(self._checked(rows), program,
                     *self._items(np.asarray(firsts, dtype=np.int64)), self._orders,
                     self._order_ptr, self._groups, self._group_ptr, self._ties,
@@ -527,7 +537,8 @@ def plain_rows(ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """The candidate program (see :meth:`KendallTargets.tau_blocks`) that reads rows ``ids``
     as they are."""
     ids = np.asarray(ids, dtype=np.int64)
-    return np.stack([np.zeros_like(ids), ids, ids], axis=1)
+    zeros = np.zeros_like(ids)
+    return np.stack([zeros, zeros, ids, ids, zeros, ids, ids], axis=1)
 
 
 class KendallTarget(KendallTargets):

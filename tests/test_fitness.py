@@ -49,13 +49,19 @@ def population(seed: int, size: int, depth=(1, 5)) -> list[Expression]:
 
 
 # ---- equation 1 ----------------------------------------------------------------------------
-def candidate_values(rows: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-    """The values a Kendall candidate ``(code, a, b)`` stands for (see host_program)."""
-    code, a, b = candidate
-    if not code:
-        return rows[a]
+def apply_code(code: int, *operands: np.ndarray) -> np.ndarray:
     prim = PRIMITIVES[FUSED_OPERATORS[code - 1]]
-    return prim.numpy_fn(*(rows[a], rows[b])[: prim.arity])
+    return prim.numpy_fn(*operands[: prim.arity])
+
+
+def candidate_values(rows: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """The values a Kendall candidate stands for (see ``KendallTargets.tau_blocks``)."""
+    code, left, a, b, right, c, d = candidate
+
+    def operand(op, x, y):
+        return rows[x] if not op else apply_code(op, rows[x], rows[y])
+
+    return rows[a] if not code else apply_code(code, operand(left, a, b), operand(right, c, d))
 
 
 def test_equation1_by_hand():
@@ -363,11 +369,13 @@ def test_tau_scorer_scores_equal_rows_once(problems):
 
 
 def test_evaluator_fuses_roots_only_where_their_values_are_not_needed():
-    """Fused roots: final with their operands, handed over as (operator, operand rows) that
-    give the numpy values; a root another expression reads, or a log, is computed."""
+    """Fused roots, and fused operands of theirs: final with the rows they read, handed
+    over as operators and rows that give the numpy values. A subtree another expression
+    reads, an expression itself, or a log is computed."""
+    texts = ("a * b", "log(a * b)", "c + d", "log(c)", "neg(a * b)", "(c - d) * neg(a)",
+             "sqrt(log(c) + (a * b))", "(b - a) / (b - a)")
+    exprs = [parse(t) for t in texts] + population(9, 40)
     values = values_matrix(2)
-    exprs = [parse(t) for t in ("a * b", "log(a * b)", "c + d", "log(c)", "neg(a * b)")]
-    exprs += population(9, 40)
     ev = PopulationEvaluator(values, PROXIES, "cpu")
     seen: list[int] = []
     for positions, _ in ev.stages(exprs, True, 4, fuse_roots=True):
@@ -377,13 +385,21 @@ def test_evaluator_fuses_roots_only_where_their_values_are_not_needed():
                              [exprs[i] for i in positions], values)
         seen += positions
     assert sorted(seen) == list(range(len(exprs)))
-    codes = dict(zip(["a * b", "log(a * b)", "c + d", "log(c)", "neg(a * b)"],
-                     ev.host_program(exprs[:5])[1][:, 0]))
-    assert codes["a * b"] == 0  # log(a * b) reads it
-    assert codes["log(a * b)"] == codes["log(c)"] == 0  # log is never fused
-    assert codes["c + d"] == FUSED_OPERATORS.index("add") + 1
-    assert codes["neg(a * b)"] == FUSED_OPERATORS.index("neg") + 1
-    assert "c + d" not in ev.row_of  # a fused root is not cached
+    ev = PopulationEvaluator(values, PROXIES, "cpu")  # the hand-written trees alone
+    for _ in ev.stages(exprs[: len(texts)], fuse_roots=True):
+        pass
+    code = {name: FUSED_OPERATORS.index(name) + 1 for name in FUSED_OPERATORS}
+    program = dict(zip(texts, ev.host_program(exprs[: len(texts)])[1].tolist()))
+    assert program["a * b"][0] == 0  # log(a * b) reads it
+    assert program["log(a * b)"][0] == program["log(c)"][0] == 0  # log is never fused
+    assert program["c + d"][:2] == [code["add"], 0]
+    assert program["neg(a * b)"][:2] == [code["neg"], 0]  # a * b is an expression itself
+    assert program["(c - d) * neg(a)"][:2] == [code["mul"], code["sub"]]
+    assert program["(c - d) * neg(a)"][4] == code["neg"]
+    assert program["sqrt(log(c) + (a * b))"][:2] == [code["sqrt"], code["add"]]
+    assert program["(b - a) / (b - a)"][:2] == [code["div"], code["sub"]]  # read by it alone
+    for fused in ("c + d", "c - d", "neg(a)", "b - a"):
+        assert fused not in ev.row_of  # not computed, so not cached
 
 
 @pytest.mark.parametrize("threads", [1, 2])

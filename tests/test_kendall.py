@@ -260,23 +260,27 @@ def test_rows_picked_by_id_and_block_by_block_equal_a_plain_call(seed, k):
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 11))
 def test_fused_operators_equal_their_values_materialised(seed, k):
-    """A candidate ``(operator, a, b)`` scores as the operator's values on rows a and b,
-    computed by the numpy primitives: zeros, negatives, infinities and the protected value
-    included (the rows of an evaluator slab are NaN-free)."""
+    """A candidate with fused operators (root, and each operand a row or an operator of two
+    rows) scores as its values computed by the numpy primitives: zeros, negatives,
+    infinities and the protected value included (an evaluator's slab is NaN-free)."""
     rng = np.random.default_rng(seed)
     targets = [rng.integers(0, 9, n).astype(float) for n in (40, 13)]
     edge = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, PROTECTED_VALUE, 1e300, -1e300])
     rows = np.where(rng.random((12, 53)) < 0.3, rng.choice(edge, (12, 53)),
                     np.round(rng.normal(size=(12, 53)), 1))
-    codes = rng.integers(0, len(FUSED_OPERATORS) + 1, k)
-    a, b = rng.integers(0, 12, k), rng.integers(0, 12, k)
-    values = []
-    for code, i, j in zip(codes, a, b):
-        prim = PRIMITIVES[FUSED_OPERATORS[code - 1]] if code else None
-        operands = (rows[i], rows[j])[: prim.arity] if prim else ()
-        values.append(prim.numpy_fn(*operands) if prim else rows[i])
+    program = rng.integers(0, 12, (k, 7))
+    program[:, [0, 1, 4]] = rng.integers(0, len(FUSED_OPERATORS) + 1, (k, 3))
+
+    def apply(code, x, y):
+        prim = PRIMITIVES[FUSED_OPERATORS[code - 1]]
+        return prim.numpy_fn(*(x, y)[: prim.arity])
+
+    def operand(code, x, y):
+        return rows[x] if not code else apply(code, rows[x], rows[y])
+
+    values = [rows[a] if not code else apply(code, operand(left, a, b), operand(right, c, d))
+              for code, left, a, b, right, c, d in program]
     expected = KendallTargets(targets).tau(np.array(values))
     out = np.full((2, k), np.nan)
-    KendallTargets(targets).tau_blocks(rows, np.stack([codes, a, b], axis=1),
-                                       range(0, k, 4), out, worker=0)
+    KendallTargets(targets).tau_blocks(rows, program, range(0, k, 4), out, worker=0)
     np.testing.assert_array_equal(out.T, expected)
