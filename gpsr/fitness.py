@@ -179,6 +179,7 @@ def _ordered(code: int, a: int, b: int) -> tuple[int, int, int]:
     """A fused operand, its rows in a fixed order where its operator commutes."""
     return (code, min(a, b), max(a, b)) if code in _COMMUTING else (code, a, b)
 
+
 _HELPERS: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
 
 

@@ -132,8 +132,8 @@ _sqrt_into = _numpy_on_cpu(torch.sqrt, np.sqrt)
 
 def _ti_log(a: torch.Tensor, b: None, mask: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     # Inputs <= 0 are raised to 1 first (numpy's and torch's logs run 5-10x slower where
-    # the result is NaN or -inf), so their log is 0, and adding the mask times the protected value
-    # gives exactly the protected value there and adds 0 everywhere else.
+    # the result is NaN or -inf), so their log is 0, and adding the mask times the
+    # protected value gives exactly the protected value there and adds 0 everywhere else.
     broken = torch.le(a, 0, out=mask)
     return _log_into(torch.maximum(a, broken, out=a), out).add_(broken, alpha=PROTECTED_VALUE)
 
@@ -169,7 +169,8 @@ DEFAULT_FUNCTION_SET: tuple[str, ...] = tuple(PRIMITIVES)
 #: operands (the Kendall kernel does, for an expression's root: see
 #: ``PopulationEvaluator.stages``), with :func:`apply_fused`: IEEE arithmetic and square
 #: root round alike in numba, numpy and torch, so the values are the same bits. log is
-#: left out: numpy's SIMD log and libm's may differ in the last bit.
+#: left out: numpy's SIMD log and libm's may differ in the last bit. An operator's code
+#: is its position plus one (0 means no operator); :func:`apply_fused` follows this order.
 FUSED_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "neg", "sqrt")
 
 

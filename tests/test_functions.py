@@ -11,8 +11,10 @@ from hypothesis.extra import numpy as hnp
 
 from gpsr.functions import (
     DEFAULT_FUNCTION_SET,
+    FUSED_OPERATORS,
     PRIMITIVES,
     PROTECTED_VALUE,
+    apply_fused,
     clean_terminal_values,
 )
 
@@ -219,3 +221,16 @@ def test_protected_value_exactly_where_the_constraint_breaks(name, x):
         out_np, out_t = np_call(name, x), torch_call(name, x)
     assert (out_np[broken] == PROTECTED_VALUE).all()
     assert (out_t[broken] == PROTECTED_VALUE).all()
+
+
+@pytest.mark.parametrize("name", FUSED_OPERATORS)
+def test_fused_form_gives_the_same_bits_as_numpy_on_the_cleaned_edge_grid(name):
+    """The Kendall kernel applies these operators itself, element by element: the values,
+    and the signs of zeros, must be numpy's exactly, or taus could differ."""
+    prim = PRIMITIVES[name]
+    x, y = (clean_terminal_values(a) for a in edge_pairs())
+    expected = prim.numpy_fn(x, y) if prim.arity == 2 else prim.numpy_fn(x)
+    code = FUSED_OPERATORS.index(name) + 1
+    got = np.array([apply_fused(code, a, b) for a, b in zip(x, y)])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
