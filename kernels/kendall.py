@@ -279,6 +279,10 @@ def _merge_count_lanes(src: np.ndarray, dst: np.ndarray, n: int, swaps: np.ndarr
                     p3 -= np.uint64(c3 > d3)
                     k_mid += _U1
                     k_back -= _U1
+                # A right element taken at the back is smaller than the left ones the back
+                # took before it (mid - p of them), and no other left element: the same sum
+                # as the front's, over the back's left indices p + 1 .. g. Every inverted
+                # pair is counted once, by whichever end takes its right element.
                 u0 += (_right_take_swaps(steps, f0, i0, mid, t0)
                        + _right_take_swaps(steps, p0 + _U1, g0 + _U1, mid, h0))
                 u1 += (_right_take_swaps(steps, f1, i1, mid, t1)
