@@ -97,7 +97,7 @@ class PopulationEvaluator:
         self._buffers = self._empty_buffers(0)
         self._host: np.ndarray | None = None
         # Roots, and some of their operands, that the last evaluation left to its reader.
-        self._fused: dict[str, Expression] = {}
+        self._fused: set[str] = set()
         self._fused_operands: set[str] = set()
         self.step_rows = max(1, STEP_BYTES // (8 * max(1, self.n_archs)))
 
@@ -177,7 +177,7 @@ class PopulationEvaluator:
                 wave[key] = number
         fuse_roots = fuse_roots and self.device.type == "cpu"
         self._fused, self._fused_operands = (self._fusible(expressions, new) if fuse_roots
-                                             else ({}, set()))
+                                             else (set(), set()))
         for key in (*self._fused, *self._fused_operands):
             del new[key]
         self._reserve(len(new), used)
@@ -213,20 +213,20 @@ class PopulationEvaluator:
                     yield ready_at[number, height], done == len(expressions)
 
     def _fusible(self, expressions: Sequence[Expression],
-                 new: dict[str, Expression]) -> tuple[dict[str, Expression], set[str]]:
-        """New roots whose operator a consumer can apply and that no other new subtree
-        reads, by key; and the keys of their children that it can apply too: new, read by
-        that root alone, and not expressions of their own."""
+                 new: dict[str, Expression]) -> tuple[set[str], set[str]]:
+        """The keys of new roots whose operator a consumer can apply and that no other new
+        subtree reads, and of their children that it can apply too: new, read by that root
+        alone, and not expressions of their own."""
         readers: dict[str, set[str]] = {}
         for key, node in new.items():
             for child in node.children:
                 if child.children:
                     readers.setdefault(child.infix(), set()).add(key)
-        roots = {expr.infix(): expr for expr in expressions
+        roots = {expr.infix() for expr in expressions
                  if expr.name in FUSED_OPERATORS and expr.infix() in new
                  and expr.infix() not in readers}
         whole = {expr.infix() for expr in expressions}
-        operands = {child.infix() for key, root in roots.items() for child in root.children
+        operands = {child.infix() for key in roots for child in new[key].children
                     if child.name in FUSED_OPERATORS and child.infix() in new
                     and readers[child.infix()] == {key} and child.infix() not in whole}
         return roots, operands
@@ -296,7 +296,7 @@ class PopulationEvaluator:
         """Drop every cached subtree (the slab and buffers stay allocated)."""
         self.free.extend(self.row_of.values())
         self.row_of.clear()
-        self._fused, self._fused_operands = {}, set()
+        self._fused, self._fused_operands = set(), set()
 
     def _scratch(self, rows: int, operands: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reused buffers for ``operands`` operand rows and the masks of ``rows`` nodes:
@@ -321,7 +321,8 @@ class PopulationEvaluator:
 
     def _collect(self, expr: Expression, new: dict[str, Expression], used: set[str]) -> None:
         if not expr.children:
-            self._check_proxy(expr.name)
+            if expr.name not in self.leaf_row:
+                raise self._missing(expr.name)
             return
         key = expr.infix()
         if key in new or key in used:
@@ -334,13 +335,12 @@ class PopulationEvaluator:
             if child.children:
                 self._collect(child, new, used)
             elif child.name not in self.leaf_row:
-                self._check_proxy(child.name)
+                raise self._missing(child.name)
         new[key] = expr
 
-    def _check_proxy(self, name: str) -> None:
-        if name not in self.leaf_row:
-            raise GpsrError(f"expression uses proxy {name!r} that the data lacks "
-                            f"(available: {', '.join(self.proxies)})")
+    def _missing(self, proxy: str) -> GpsrError:
+        return GpsrError(f"expression uses proxy {proxy!r} that the data lacks "
+                         f"(available: {', '.join(self.proxies)})")
 
     def _reserve(self, n_rows: int, keep: set[str]) -> None:
         """Free ``n_rows`` rows by evicting unused subtrees, growing the slab if it must."""
