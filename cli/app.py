@@ -142,7 +142,7 @@ def run(
 
 def _expression_from(text: str) -> tuple[Expression, dict]:
     """EXPR, a proxy name, or a result.json (whose split and sentinel settings are reused)."""
-    if text.endswith(".json") and Path(text).is_file():
+    if text.endswith(".json"):
         report = read_result(Path(text))
         return parse(report["expression"]["infix"]), report.get("data", {})
     return parse(text), {}
@@ -170,6 +170,8 @@ def evaluate(
         raise GpsrError(f"no loaded problem has every proxy of {expression.infix()!r} ({needed})")
     dataset = build_dataset(usable, needed, settings.get("sentinel_policy", "keep"),
                             settings.get("split_seed", 0), settings.get("input_fraction", 0.7))
+    for note in dataset.notes:
+        err_console.print(f"[dim]note: {note}[/dim]")
     taus = evaluate_expression(expression, dataset, device)
     if as_json:
         print(json.dumps({"expression": expression.infix(), "taus": taus, "skipped": skipped},
@@ -197,8 +199,11 @@ def bench_throughput(
     dataset = build_dataset(_load(data, problems))
     result = measure(dataset, population, repeats, device)
     if save:
-        save.parent.mkdir(parents=True, exist_ok=True)
-        save.write_text(json.dumps(result, indent=1))
+        try:
+            save.parent.mkdir(parents=True, exist_ok=True)
+            save.write_text(json.dumps(result, indent=1))
+        except OSError as exc:
+            raise GpsrError(f"{save}: cannot write ({exc.strerror})") from None
     if as_json:
         print(json.dumps(result, indent=1))
         return
@@ -231,6 +236,8 @@ def _archs(arch: list[str] | None, archs_file: Path | None) -> list[str]:
             found += [line.strip() for line in archs_file.read_text().splitlines() if line.strip()]
         except OSError as exc:
             raise GpsrError(f"{archs_file}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise GpsrError(f"{archs_file}: not UTF-8 text (byte {exc.start})") from None
     if not found:
         raise GpsrError("give --arch ARCH (repeatable) or --archs-file FILE")
     return found
@@ -327,6 +334,10 @@ def proxies_table(
     address: AddressOpt = None,
     resume: bool = False,
     force: bool = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="With --resume: drop corrupt records of the "
+                           "journal (they are computed again), keep the rest.")
+    ] = False,
 ) -> None:
     """gpsr's own proxy data: all 16 proxies for a seeded sample of a space (resumable)."""
     from gpsr.proxies.table import compute_table
@@ -337,7 +348,8 @@ def proxies_table(
         task = progress.add_task("networks", total=archs)
         path = compute_table(space, archs, out, executor, seed, num_classes,
                              str(images) if images else None, batch_size, resume, force,
-                             on_progress=lambda done, total: progress.update(task, completed=done))
+                             on_progress=lambda done, total: progress.update(task, completed=done),
+                             repair=repair)
     console.print(f"wrote {path}")
 
 

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from gpsr.cli.common import AddressOpt, BackendOpt, console, err_console, friendly
+from gpsr.errors import GpsrError
 
 bench_app = typer.Typer(no_args_is_help=True,
                         help="gpsr's mini benchmark: build problems, report their figures.")
@@ -45,12 +46,23 @@ def build(
                      "options)."),
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="With --resume: drop corrupt records of the "
+                           "journal (they are trained again), keep the rest.")
+    ] = False,
 ) -> None:
     """Train sampled architectures with gpsr's fixed recipe and write their proxies and scores.
 
     The recipe is documented in gpsr.minibench (python -c 'help("gpsr.minibench")').
     """
+    from gpsr.data import MIN_ARCHITECTURES
     from gpsr.minibench import build as build_problem
+
+    if 1 <= archs < MIN_ARCHITECTURES:
+        err_console.print(f"warning: --archs {archs} builds fewer than {MIN_ARCHITECTURES} "
+                          "architectures, a problem gpsr run refuses; extend it later with "
+                          f"--resume --archs {MIN_ARCHITECTURES} or more", highlight=False,
+                          soft_wrap=True)
 
     with Progress(TextColumn(f"[bold]{space} {task}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
@@ -62,7 +74,7 @@ def build(
 
         result = build_problem(space, task, archs, epochs, seed, out, train_seed=train_seed,
                                jobs=jobs, backend=backend, address=address, resume=resume,
-                               force=force, on_progress=show)
+                               force=force, on_progress=show, repair=repair)
     console.print(f"wrote {result.out}: {result.architectures} architectures, "
                   f"{result.trained} trained in {result.seconds:.1f} s")
 
@@ -108,7 +120,12 @@ def report(
     from gpsr.minibench import figures
 
     reruns = {rerun.name: rerun for rerun in map(load_csv, second_seed or [])}
-    results = [figures(p, reruns.get(p.name)) for p in map(load_csv, files)]
+    problems = list(map(load_csv, files))
+    for rerun in reruns.values():
+        if rerun.name not in {p.name for p in problems}:
+            raise GpsrError(f"--second-seed {rerun.source}: no FILES problem is named "
+                            f"{rerun.name} (a rebuild is matched to FILES by file name)")
+    results = [figures(p, reruns.get(p.name)) for p in problems]
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
         return

@@ -16,6 +16,7 @@ import scipy.stats
 import torch
 
 from gpsr.data import Dataset
+from gpsr.errors import GpsrError
 from gpsr.expressions import Expression
 from gpsr.fitness import TauScorer
 from gpsr.genetic import SearchConfig, TreeFactory
@@ -43,6 +44,8 @@ def bench_throughput(
     """Median expressions/s of gpsr and of the reference over ``repeats`` shared populations
     (gpsr's taken over three passes), with gpsr's time split into its evaluator and its
     Kendall kernel."""
+    if repeats < 1:
+        raise GpsrError(f"--repeats must be >= 1, got {repeats}")
     dev = resolve_device(device)
     problems = dataset.part("input")
     n_archs = sum(len(p) for p in problems)

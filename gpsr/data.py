@@ -23,12 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from gpsr.errors import GpsrError
+from gpsr.expressions import is_proxy_name
 
 #: NASLib writes a failed proxy computation as -1e8.
 FAILURE_SENTINEL = -1e8
 #: Columns whose name starts so are costs (e.g. seconds_train), not proxies.
 COST_PREFIX = "seconds_"
 MIN_ARCHITECTURES = 10
+#: Kendall tau ranks pairs: an input split needs two architectures at the very least.
+MIN_INPUT_ARCHITECTURES = 2
 
 _SPACE_NAMES = {
     "nb101": "NB101",
@@ -73,6 +76,8 @@ class Problem:
     source: str = ""
     #: ``seconds_*`` columns: what computing a row cost; never proxies.
     costs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: What loading did to the input (e.g. rows a join left out), for the dataset's notes.
+    notes: list[str] = field(default_factory=list)
 
     def validate(self) -> Problem:
         """Check a whole problem (not a split of one) can be learned from; returns it."""
@@ -117,6 +122,7 @@ class Problem:
             self.accuracy[rows],
             self.source,
             {k: v[rows] for k, v in self.costs.items()},
+            self.notes,
         )
 
     def sentinel_rows(self) -> np.ndarray:
@@ -133,7 +139,8 @@ class Problem:
 
 
 # ---- loaders -----------------------------------------------------------------
-def _parse_float(text: str, where: str) -> float:
+def parse_float(text: str, where: str) -> float:
+    """``float(text)``; a non-number raises :class:`GpsrError` saying ``where`` it is."""
     try:
         return float(text)
     except ValueError:
@@ -145,11 +152,7 @@ def _read_table(path: Path, with_accuracy: bool):
 
     Columns named ``seconds_*`` are costs (what a row took to compute), not proxies.
     """
-    try:
-        with path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    rows = read_csv_rows(path)
     if not rows:
         raise GpsrError(f"{path}: empty file")
     header = [h.strip() for h in rows[0]]
@@ -157,6 +160,11 @@ def _read_table(path: Path, with_accuracy: bool):
     for column in required:
         if column not in header:
             raise GpsrError(f"{path}: missing column {column!r} (header: {', '.join(header)})")
+    for k, column in enumerate(header):
+        if not column:
+            raise GpsrError(f"{path}: column {k + 1} of the header has no name")
+        if column in header[:k]:
+            raise GpsrError(f"{path}: duplicate column {column!r} in the header")
     costs = tuple(h for h in header if h.startswith(COST_PREFIX))
     proxies = tuple(h for h in header if h not in ("arch", "val_accuracy", *costs))
     if not proxies:
@@ -172,9 +180,9 @@ def _read_table(path: Path, with_accuracy: bool):
             raise GpsrError(f"{path}:{lineno}: {len(row)} fields, header has {len(header)}")
         archs.append(row[arch_col])
         if acc_col is not None:
-            acc.append(_parse_float(row[acc_col], f"{path}:{lineno} column 'val_accuracy'"))
+            acc.append(parse_float(row[acc_col], f"{path}:{lineno} column 'val_accuracy'"))
         values.append(
-            [_parse_float(row[c], f"{path}:{lineno} column {header[c]!r}") for c in proxy_cols]
+            [parse_float(row[c], f"{path}:{lineno} column {header[c]!r}") for c in proxy_cols]
         )
     _check_unique(archs, str(path))
     matrix = np.asarray(values, dtype=np.float64).reshape(len(archs), len(proxies) + len(costs))
@@ -183,12 +191,39 @@ def _read_table(path: Path, with_accuracy: bool):
     return archs, accuracy, proxies, matrix[:, : len(proxies)], cost_values
 
 
-def _is_proxy_table(path: Path) -> bool:
+def read_csv_rows(path: Path) -> list[list[str]]:
+    """Every row of a UTF-8 CSV (a byte-order mark is allowed); unreadable, binary or
+    non-UTF-8 files raise :class:`GpsrError` naming the file."""
     try:
-        with path.open(newline="") as fh:
-            header = next(csv.reader(fh), [])
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return list(csv.reader(fh))
     except OSError as exc:
         raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise GpsrError(f"{path}: not UTF-8 text (byte {exc.start}); a problem file is a "
+                        "UTF-8 CSV or JSON") from None
+    except csv.Error as exc:
+        raise GpsrError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def read_csv_records(path: Path) -> list[dict[str, str]]:
+    """The rows of a UTF-8 CSV as ``{column: text}``; a row with the wrong number of fields
+    raises :class:`GpsrError` naming its line."""
+    rows = read_csv_rows(path)
+    header = rows[0] if rows else []
+    records = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise GpsrError(f"{path}:{lineno}: {len(row)} fields, header has {len(header)}")
+        records.append(dict(zip(header, row)))
+    return records
+
+
+def _is_proxy_table(path: Path) -> bool:
+    rows = read_csv_rows(path)
+    header = [h.strip() for h in rows[0]] if rows else []
     return "arch" in header and "val_accuracy" not in header
 
 
@@ -220,6 +255,10 @@ def join_accuracies(proxy_table: str | Path, accuracies: str | Path) -> Problem:
     if not rows:
         raise GpsrError(f"{proxy_table}: no architecture in common with {accuracies}")
     name, space, task = _name_of(accuracies)
+    notes = []
+    if len(rows) < len(archs):
+        notes.append(f"{name}: left out {len(archs) - len(rows)} architectures of "
+                     f"{proxy_table.name} that {accuracies.name} lacks ({len(rows)} kept)")
     return Problem(
         name,
         space,
@@ -230,6 +269,7 @@ def join_accuracies(proxy_table: str | Path, accuracies: str | Path) -> Problem:
         np.array([accuracy_of[archs[i]] for i in rows]),
         f"{proxy_table} joined with {accuracies}",
         {k: v[rows] for k, v in costs.items()},
+        notes,
     ).validate()
 
 
@@ -265,19 +305,29 @@ def _unique_keys(path: Path):
     return hook
 
 
+def read_json(path: Path, **kw) -> object:
+    """A UTF-8 JSON file (a byte-order mark is allowed); unreadable, binary, malformed or
+    too deeply nested files raise :class:`GpsrError` naming the file."""
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            return json.load(fh, **kw)
+    except OSError as exc:
+        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise GpsrError(f"{path}: not UTF-8 text (byte {exc.start}); expected JSON") from None
+    except json.JSONDecodeError as exc:
+        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise GpsrError(f"{path}: JSON nested too deeply to read") from None
+
+
 def load_naslib_json(path: str | Path) -> list[Problem]:
     """Load every dataset of a NAS-Bench-Suite-Zero ``zc_<space>.json`` as one problem each.
 
     Proxies missing for some architectures of a dataset are left out of that problem.
     """
     path = Path(path)
-    try:
-        with path.open() as fh:
-            data = json.load(fh, object_pairs_hook=_unique_keys(path))
-    except json.JSONDecodeError as exc:
-        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-    except OSError as exc:
-        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_json(path, object_pairs_hook=_unique_keys(path))
     space = _JSON_SPACES.get(path.stem, path.stem.removeprefix("zc_"))
     if not isinstance(data, dict) or not data:
         raise GpsrError(f"{path}: expected an object {{dataset: {{arch: {{...}}}}}}")
@@ -322,7 +372,7 @@ def load_naslib_json(path: str | Path) -> list[Problem]:
 def _as_float(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise GpsrError(f"{where}: non-numeric value {value!r}")
-    return _parse_float(str(value), where) if isinstance(value, str) else float(value)
+    return parse_float(str(value), where) if isinstance(value, str) else float(value)
 
 
 def load_problems(
@@ -349,7 +399,14 @@ def load_problems(
             files.append(p)
         else:
             raise GpsrError(f"{p}: no such file or folder")
+    if names is not None:
+        if not names:
+            raise GpsrError("--problems names no problem")
+        twice = [n for k, n in enumerate(names) if n.upper() in map(str.upper, names[:k])]
+        if twice:
+            raise GpsrError(f"problem {twice[0].upper()} is named twice in --problems")
     problems: list[Problem] = []
+    joined = False
     for f in files:
         if f.suffix == ".json":
             problems.extend(load_naslib_json(f))
@@ -357,8 +414,12 @@ def load_problems(
             if not accuracies:
                 raise GpsrError(f"{f}: has no val_accuracy column; join it with --accuracies FILE")
             problems.extend(join_accuracies(f, a) for a in accuracies)
+            joined = True
         else:
             problems.append(load_csv(f))
+    if accuracies and not joined:
+        raise GpsrError(f"--accuracies {accuracies[0]} given, but no --data file is a proxy "
+                        "table (arch and proxies, no val_accuracy) to join it with")
     by_name: dict[str, Problem] = {}
     for prob in problems:
         if prob.name in by_name:
@@ -442,7 +503,9 @@ def build_dataset(
         raise GpsrError(f"unknown sentinel policy {sentinel_policy!r} (use keep or drop)")
     if not 0 < input_fraction <= 1:
         raise GpsrError(f"input fraction {input_fraction} must be in (0, 1]")
-    notes: list[str] = []
+    if split_seed < 0:
+        raise GpsrError(f"split seed {split_seed} must be >= 0")
+    notes: list[str] = list(dict.fromkeys(n for prob in problems for n in prob.notes))
     everything = list(dict.fromkeys(p for prob in problems for p in prob.proxies))
     if proxies is None:
         proxies = [p for p in everything if all(p in prob.proxies for prob in problems)]
@@ -457,6 +520,11 @@ def build_dataset(
                 + " (choose problems with --problems)"
             )
     else:
+        if not proxies:
+            raise GpsrError("--proxies names no proxy")
+        twice = [p for k, p in enumerate(proxies) if p in proxies[:k]]
+        if twice:
+            raise GpsrError(f"proxy {twice[0]!r} is named twice in --proxies")
         for p in proxies:
             for prob in problems:
                 if p not in prob.proxies:
@@ -473,7 +541,22 @@ def build_dataset(
             else:
                 notes.append(f"{prob.name}: kept {len(bad)} rows holding failure sentinels")
         chosen.append(prob)
+    unnamed = [p for p in proxies if not is_proxy_name(p)]
+    if unnamed:
+        where = next(prob.source for prob in chosen if unnamed[0] in prob.proxies)
+        raise GpsrError(
+            f"{where}: proxy column {unnamed[0]!r} is not a name an expression can hold "
+            "(letters, digits, _ and ., not starting with a digit); rename the column or "
+            "leave it out with --proxies"
+        )
     splits = [p.split(split_seed, input_fraction) for p in chosen]
+    for prob, (rows, _) in zip(chosen, splits):
+        if len(rows) < MIN_INPUT_ARCHITECTURES:
+            raise GpsrError(
+                f"input fraction {input_fraction} leaves {len(rows)} of the {len(prob)} "
+                f"architectures of {prob.name} in the input split; the search needs at least "
+                f"{MIN_INPUT_ARCHITECTURES} (raise --input-fraction)"
+            )
     return Dataset(
         chosen,
         tuple(proxies),

@@ -43,9 +43,10 @@ class LocalExecutor(Executor):
     """``jobs == 1`` runs inline in this process; more uses a spawn-based process pool."""
 
     def __init__(self, jobs: int | None = None) -> None:
-        self.jobs = jobs or os.cpu_count() or 1
-        if self.jobs < 1:
+        """``jobs=None`` uses every core; 0 or less is refused (it is not "all cores")."""
+        if jobs is not None and jobs < 1:
             raise GpsrError(f"--jobs must be >= 1, got {jobs}")
+        self.jobs = jobs or os.cpu_count() or 1
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         items = list(items)
@@ -102,6 +103,8 @@ def _ray_task(fn: Callable[[Any], Any], item: Any) -> Any:
 
 def make_executor(backend: str = "local", jobs: int | None = 1,
                   address: str | None = None) -> Executor:
+    if jobs is not None and jobs < 1:
+        raise GpsrError(f"--jobs must be >= 1, got {jobs}")
     if backend == "local":
         return LocalExecutor(jobs)
     if backend == "ray":

@@ -6,6 +6,12 @@ gplearn convention: a lone proxy has depth 0, ``log(snip)`` depth 1.
 The infix form printed by :meth:`Expression.infix` parses back to the very same
 tree (operators are left-associative, and the printer adds exactly the
 parentheses needed for that), so the string is also the canonical cache key.
+
+Trees are at most :data:`MAX_DEPTH` deep: printing, evaluation and the sympy export walk
+them recursively, and a deeper tree (10,000 nested ``neg(``, a 10,000-term sum) would
+exhaust Python's stack. The search's own limit (``--max-depth``, 10 by default) must stay
+within it; a deeper tree is refused with a :class:`GpsrError`, whether parsed, read from
+JSON or built.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ import torch
 from gpsr.errors import GpsrError
 from gpsr.functions import PRIMITIVES, PROTECTED_VALUE, clean_terminal_values
 
+#: The deepest tree gpsr builds, parses or prints (see the module docstring).
+MAX_DEPTH = 100
+#: A proxy name: what the infix parser reads as a leaf.
+_NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
 _PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2}
 _BY_SYMBOL = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
@@ -34,6 +44,9 @@ class Expression:
         self.children = tuple(children)
         # Children are built first, so both are known at once; GP reads them constantly.
         self.depth: int = 1 + max(c.depth for c in self.children) if self.children else 0
+        if self.depth > MAX_DEPTH:
+            raise GpsrError(f"expression is {self.depth} deep; gpsr handles depth up to "
+                            f"{MAX_DEPTH}")
         self.size: int = 1 + sum(c.size for c in self.children)
         self._infix: str | None = None
         self._leaf_mask: tuple[bool, ...] | None = None
@@ -141,14 +154,16 @@ class Expression:
         return [self.name, *(c.to_json() for c in self.children)]
 
     @classmethod
-    def from_json(cls, data: list | str) -> Expression:
+    def from_json(cls, data: list | str, _level: int = 0) -> Expression:
+        if _level > MAX_DEPTH:  # checked on the way down: the recursion is what would fail
+            raise GpsrError(f"expression JSON nests deeper than gpsr's depth limit {MAX_DEPTH}")
         if isinstance(data, str):
             return cls(data)
         if not isinstance(data, list) or not data or data[0] not in PRIMITIVES:
             raise GpsrError(f"malformed expression JSON: {json.dumps(data)[:80]}")
         if len(data) - 1 != PRIMITIVES[data[0]].arity:
             raise GpsrError(f"operator {data[0]!r} takes {PRIMITIVES[data[0]].arity} arguments")
-        return cls(data[0], [cls.from_json(c) for c in data[1:]])
+        return cls(data[0], [cls.from_json(c, _level + 1) for c in data[1:]])
 
     def to_sympy(self, simplify: bool = False):
         """The plain (unprotected) algebra of this expression as a sympy object."""
@@ -202,7 +217,20 @@ class Expression:
 
 
 # ---- parsing ---------------------------------------------------------------
-_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_.]*)|(\*\*|[-+*/(),]))")
+_TOKEN = re.compile(rf"\s*(?:({_NAME})|(\*\*|[-+*/(),]))")
+
+
+def is_proxy_name(name: str) -> bool:
+    """Whether ``name`` can be a leaf of an expression (and so a proxy of the search)."""
+    return re.fullmatch(_NAME, name) is not None
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    """``repr`` of ``text``, cut in the middle when long (a message stays one readable line)."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[: limit // 2]) + f" ... ({len(text)} characters) ... " + repr(
+        text[-limit // 2 :])
 
 
 def _tokenize(text: str) -> list[str]:
@@ -211,7 +239,8 @@ def _tokenize(text: str) -> list[str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise GpsrError(f"cannot parse expression {text!r}: unexpected {text[pos:pos + 10]!r}")
+            raise GpsrError(
+                f"cannot parse expression {_shorten(text)}: unexpected {text[pos:pos + 10]!r}")
         tokens.append(m.group(1) or m.group(2))
         pos = m.end()
         while pos < len(text) and text[pos].isspace():
@@ -224,9 +253,10 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.level = 0  # open parentheses, calls and unary minuses around the current token
 
     def fail(self, why: str) -> GpsrError:
-        return GpsrError(f"cannot parse expression {self.text!r}: {why}")
+        return GpsrError(f"cannot parse expression {_shorten(self.text)}: {why}")
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -249,26 +279,42 @@ class _Parser:
     def sum(self) -> Expression:
         node = self.product()
         while self.peek() in ("+", "-"):
-            node = Expression(_BY_SYMBOL[self.take()], [node, self.product()])
+            node = self.node(_BY_SYMBOL[self.take()], [node, self.product()])
         return node
 
     def product(self) -> Expression:
         node = self.unary()
         while self.peek() in ("*", "/"):
-            node = Expression(_BY_SYMBOL[self.take()], [node, self.unary()])
+            node = self.node(_BY_SYMBOL[self.take()], [node, self.unary()])
         return node
+
+    def node(self, name: str, children: list[Expression]) -> Expression:
+        if 1 + max(c.depth for c in children) > MAX_DEPTH:  # e.g. a 10,000-term sum
+            raise self.fail(f"deeper than gpsr's depth limit {MAX_DEPTH}")
+        return Expression(name, children)
+
+    def nest(self) -> None:
+        # Refused before recursing: each level costs the parser several stack frames.
+        self.level += 1
+        if self.level > MAX_DEPTH:
+            raise self.fail(f"nested deeper than gpsr's depth limit {MAX_DEPTH}")
 
     def unary(self) -> Expression:
         if self.peek() == "-":
             self.take()
-            return Expression("neg", [self.unary()])
+            self.nest()
+            node = self.node("neg", [self.unary()])
+            self.level -= 1
+            return node
         return self.atom()
 
     def atom(self) -> Expression:
         tok = self.take()
         if tok == "(":
+            self.nest()
             node = self.sum()
             self.take(")")
+            self.level -= 1
             return node
         if not re.match(r"[A-Za-z_]", tok):
             raise self.fail(f"unexpected {tok!r}")
@@ -276,28 +322,33 @@ class _Parser:
             if tok not in PRIMITIVES:
                 raise self.fail(f"unknown function {tok!r} (known: {', '.join(PRIMITIVES)})")
             self.take("(")
+            self.nest()
             args = [self.sum()]
             while self.peek() == ",":
                 self.take()
                 args.append(self.sum())
             self.take(")")
+            self.level -= 1
             if len(args) != PRIMITIVES[tok].arity:
                 raise self.fail(f"{tok} takes {PRIMITIVES[tok].arity} argument(s), got {len(args)}")
-            return Expression(tok, args)
+            return self.node(tok, args)
         return Expression(tok)
 
 
 def parse(text: str, proxies: Sequence[str] | None = None) -> Expression:
     """Parse infix (``log(flops) * snip``) or call form (``mul(log(flops), snip)``).
 
-    With ``proxies`` given, every leaf must name one of them.
+    With ``proxies`` given, every leaf must name one of them. Trees deeper than
+    :data:`MAX_DEPTH` are refused.
     """
+    if not isinstance(text, str):
+        raise GpsrError(f"an expression is text, got {type(text).__name__}")
     expr = _Parser(text).parse()
     if proxies is not None:
         unknown = sorted(expr.proxies() - set(proxies))
         if unknown:
             raise GpsrError(
-                f"expression {text!r} names proxy {unknown[0]!r} that the data lacks "
+                f"expression {_shorten(text)} names proxy {unknown[0]!r} that the data lacks "
                 f"(available: {', '.join(proxies)})"
             )
     return expr

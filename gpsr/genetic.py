@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from gpsr.errors import GpsrError
-from gpsr.expressions import Expression, parse
+from gpsr.expressions import MAX_DEPTH, Expression, parse
 from gpsr.fitness import Equation1, TauScorer
 from gpsr.functions import DEFAULT_FUNCTION_SET, PRIMITIVES
-from gpsr.kernels.evaluate import single_threaded_torch
+from gpsr.kernels.evaluate import resolve_device, single_threaded_torch
 
 
 @dataclass
@@ -62,6 +62,8 @@ class SearchConfig:
                 "tournament_size must be in [2, population_size] (1 would drop the best)",
             ),
             (0 <= self.min_depth <= self.max_depth, "need 0 <= min_depth <= max_depth"),
+            (self.max_depth <= MAX_DEPTH, f"max_depth must be at most {MAX_DEPTH}"),
+            (self.random_state >= 0, "random_state (the seed) must be >= 0"),
             (
                 self.min_depth <= self.init_depth[0] <= self.init_depth[1] <= self.max_depth,
                 "init_depth must lie within [min_depth, max_depth]",
@@ -77,6 +79,7 @@ class SearchConfig:
         unknown = [f for f in self.function_set if f not in PRIMITIVES]
         if unknown:
             raise GpsrError(f"unknown function {unknown[0]!r} (known: {', '.join(PRIMITIVES)})")
+        resolve_device(self.device)  # a device this machine lacks is refused before any run
 
     def to_dict(self) -> dict:
         d = asdict(self)

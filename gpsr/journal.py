@@ -18,16 +18,21 @@ from gpsr.errors import GpsrError
 from gpsr.executor import Executor
 
 
-def read_journal(path: Path, config: dict[str, Any], key: str) -> dict[str, dict]:
-    """Records of an earlier run of the same job, by ``record[key]``; a torn last line is
-    dropped (only the last line can be cut short by an interruption)."""
-    lines = path.read_text().splitlines()
-    try:
-        header = json.loads(lines[0])["config"] if lines else None
-    except (json.JSONDecodeError, KeyError, TypeError):
-        header = None
-    if header is None:
-        raise GpsrError(f"{path}: not a gpsr journal (use --force to start over)")
+def read_journal(path: Path, config: dict[str, Any], key: str,
+                 repair: bool = False) -> dict[str, dict]:
+    """Records of an earlier run of the same job, by ``record[key]``.
+
+    A torn last line is dropped (only the last line can be cut short by an interruption).
+    A corrupt record elsewhere is refused with a message naming its line, unless ``repair``
+    drops it (its item is then done again; every good record is kept). A corrupt first line
+    (the job's configuration) cannot be repaired: the message says to delete the journal.
+    """
+    lines = path.read_bytes().splitlines()
+    header = _decode(lines[0]) if lines else None
+    if not isinstance(header, dict) or not isinstance(header.get("config"), dict):
+        raise GpsrError(f"{path}: line 1 is not a gpsr journal header; delete {path.name} to "
+                        "start the job over (no finished output is touched)")
+    header = header["config"]
     for name, value in config.items():
         if header.get(name) != value:
             raise GpsrError(
@@ -35,15 +40,28 @@ def read_journal(path: Path, config: dict[str, Any], key: str) -> dict[str, dict
                 "(use the same options, or --force to start over)"
             )
     records: dict[str, dict] = {}
+    corrupt: list[int] = []
     for lineno, line in enumerate(lines[1:], start=2):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if lineno == len(lines):
-                break
-            raise GpsrError(f"{path}:{lineno}: corrupt record (use --force)") from None
-        records[record[key]] = record
+        record = _decode(line)
+        if isinstance(record, dict) and isinstance(record.get(key), str):
+            records[record[key]] = record
+        elif lineno < len(lines) and line.strip():
+            corrupt.append(lineno)
+    if corrupt and not repair:
+        raise GpsrError(
+            f"{path}:{corrupt[0]}: corrupt record ({len(corrupt)} in all); run again with "
+            f"--repair to drop only those (their items are redone, the {len(records)} good "
+            "records are kept)"
+        )
     return records
+
+
+def _decode(line: bytes) -> object:
+    """A journal line's JSON value; None where it is not UTF-8 JSON."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
 
 
 def run_journaled(
@@ -64,7 +82,10 @@ def run_journaled(
     """
     records = dict(done or {})
     todo = [item for item in items if item_key(item) not in records]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GpsrError(f"{path.parent}: cannot create the folder ({exc.strerror})") from None
     # Rewriting the journal drops a torn last line before new records follow it.
     with path.open("w") as fh:
         fh.write(json.dumps({"config": config}) + "\n")

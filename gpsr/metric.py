@@ -49,7 +49,7 @@ class Metric:
     @classmethod
     def load(cls, text: str) -> Metric:
         """A ``result.json`` path, an expression, or a single proxy name."""
-        if text.endswith(".json") and Path(text).is_file():
+        if text.endswith(".json"):
             return cls.from_result(text)
         return cls(text)
 

@@ -74,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from gpsr.data import Problem, load_problems
+from gpsr.data import Problem, load_problems, parse_float, read_csv_records
 from gpsr.errors import GpsrError
 from gpsr.journal import read_journal, run_journaled
 from gpsr.kernels.kendall import kendall_tau
@@ -320,17 +320,20 @@ def _proxy_names() -> list[str]:
 
 def _read_csv(path: Path, proxies: Sequence[str]) -> dict[str, dict]:
     """Records of an earlier, finished build written to ``path``."""
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_records(path)
     needed = ["arch", "val_accuracy", *proxies, *TIME_COLUMNS]
     if rows and set(needed) - set(rows[0]):
         raise GpsrError(f"{path}: not a gpsr bench file (columns {', '.join(needed)} expected)")
+
+    def number(row: dict[str, str], column: str) -> float:
+        return parse_float(row[column], f"{path}: arch {row['arch']!r} column {column!r}")
+
     return {
         row["arch"]: {
             "arch": row["arch"],
-            "val_accuracy": float(row["val_accuracy"]),
-            "proxies": {p: float(row[p]) for p in proxies},
-            **{c: float(row[c]) for c in TIME_COLUMNS},
+            "val_accuracy": number(row, "val_accuracy"),
+            "proxies": {p: number(row, p) for p in proxies},
+            **{c: number(row, c) for c in TIME_COLUMNS},
         }
         for row in rows
     }
@@ -369,11 +372,13 @@ def build(
     resume: bool = False,
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    repair: bool = False,
 ) -> BuildResult:
     """Build one problem file (see the module docstring for the recipe).
 
     ``on_progress(done, total)`` is called once before training starts and after each
-    architecture. Raises :class:`GpsrError` on bad input, before any training.
+    architecture. Raises :class:`GpsrError` on bad input, before any training. ``repair``
+    drops corrupt records of an interrupted build's journal (they are trained again).
     """
     from gpsr.executor import make_executor
 
@@ -389,6 +394,8 @@ def build(
     out = Path(out)
     if out.suffix != ".csv":
         raise GpsrError(f"{out}: the output must be a .csv file (named <space>-<task>.csv)")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise GpsrError(f"{out}: {out.parent} is a file, not a folder")
     partial = partial_path(out)
     if not (resume or force) and (out.exists() or partial.exists()):
         raise GpsrError(f"{out if out.exists() else partial}: exists (use --resume or --force)")
@@ -402,7 +409,7 @@ def build(
               "seed": seed, "train_seed": train_seed, "proxies": proxies}
     records: dict[str, dict] = {}
     if partial.exists():
-        records = read_journal(partial, config, "arch")
+        records = read_journal(partial, config, "arch", repair)
     elif out.exists():
         records = _read_csv(out, proxies)
         _check_finished(records, _space_order(space, seed), out)
@@ -437,13 +444,14 @@ def refresh_proxies(
     from gpsr.executor import make_executor
 
     path = Path(path)
-    space, _, task = path.stem.partition("-")
-    _check_space(space)
-    _check_task(task)
-    if jobs < 1:
-        raise GpsrError(f"--jobs must be >= 1, got {jobs}")
     if not path.is_file():
         raise GpsrError(f"{path}: no such file")
+    space, _, task = path.stem.partition("-")
+    if space not in SPACES or task not in TASKS:
+        raise GpsrError(f"{path}: not named <space>-<task>.csv with a space of "
+                        f"{', '.join(SPACES)} and a task of {', '.join(TASKS)}")
+    if jobs < 1:
+        raise GpsrError(f"--jobs must be >= 1, got {jobs}")
     proxies = _proxy_names()
     records = _read_csv(path, proxies)
     _check_finished(records, _space_order(space, seed), path)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gpsr import __version__
-from gpsr.data import Dataset, Problem
+from gpsr.data import Dataset, Problem, read_json
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor
 from gpsr.expressions import Expression, parse
@@ -69,7 +69,7 @@ def execute_run(task: RunTask) -> dict:
     scorer = _scorer_for(task)
     resume = None
     if task.checkpoint and os.path.exists(task.checkpoint):
-        saved = _read_json(Path(task.checkpoint))
+        saved = read_json(Path(task.checkpoint))
         if saved.get("done"):
             return saved
         resume = RunState(**saved["state"])
@@ -216,29 +216,66 @@ def describe_expression(expr: Expression) -> dict:
 
 
 def _prepare_folder(folder: Path, dataset: Dataset, config: SearchConfig, runs: int) -> None:
+    """Check the run folder and its checkpoints, then create it: a folder is only made once
+    everything that can be checked before the search has been."""
     wanted = {"config": config.to_dict(), "runs": runs, "data": dataset.describe()}
     wanted = json.loads(json.dumps(wanted))
     spec = folder / "config.json"
+    if folder.exists() and not folder.is_dir():
+        raise GpsrError(f"{folder}: is a file, not a run folder; choose another --out")
     if spec.exists():
-        if _read_json(spec) != wanted:
+        try:
+            saved = read_json(spec)
+        except GpsrError as exc:
+            raise GpsrError(f"{exc}; the settings of {folder} are lost: choose another --out "
+                            "or delete the folder") from None
+        if saved != wanted:
             raise GpsrError(
                 f"{folder}: holds a synthesis with other settings or data; "
                 "choose another --out or delete the folder"
             )
+        for k in range(runs):
+            _check_checkpoint(folder / "runs" / f"run-{k:03d}.json", dataset.proxies)
     elif folder.exists() and any(folder.iterdir()):
         raise GpsrError(f"{folder}: exists and is not a gpsr run folder; choose another --out")
-    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GpsrError(f"{folder}: cannot create the run folder ({exc.strerror})") from None
     _write_json(spec, wanted)
+
+
+def _check_checkpoint(path: Path, proxies: tuple[str, ...]) -> None:
+    """Refuse a checkpoint the run could not resume from, saying which file to delete (that
+    run then starts over; the others are kept)."""
+    if not path.exists():
+        return
+    try:
+        saved = read_json(path)
+        if not isinstance(saved, dict) or not isinstance(saved.get("done"), bool):
+            raise GpsrError("no 'done' flag")
+        if saved["done"]:
+            for key, kind in (("seed", int), ("expression", str), ("search_seconds", float),
+                              ("history", list)):
+                if not isinstance(saved.get(key), (kind, int)):
+                    raise GpsrError(f"no {key!r}")
+            parse(saved["expression"], proxies)
+        else:
+            state = RunState(**saved["state"])
+            if not (isinstance(state.generation, int) and isinstance(state.population, list)
+                    and isinstance(state.rng_state, dict)):
+                raise GpsrError("a malformed state")
+            for infix in state.population:
+                parse(infix, proxies)
+    except (GpsrError, KeyError, TypeError) as exc:
+        why = str(exc) if isinstance(exc, GpsrError) else f"{type(exc).__name__}: {exc}"
+        raise GpsrError(f"{path}: corrupt checkpoint ({why.removeprefix(f'{path}: ')}); delete "
+                        "it and run again: that run starts over, finished runs are kept") from None
 
 
 def read_result(path: Path) -> dict:
     """A ``result.json`` written by :func:`synthesize`."""
-    try:
-        report = json.loads(path.read_text())
-    except OSError as exc:
-        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    report = read_json(path)
     expression = report.get("expression") if isinstance(report, dict) else None
     if not isinstance(expression, dict) or "infix" not in expression:
         raise GpsrError(f"{path}: not a gpsr result.json (no expression.infix)")
@@ -251,8 +288,3 @@ def _write_json(path: Path, data: dict, indent: int | None = 1) -> None:
     os.replace(tmp, path)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None

@@ -57,10 +57,26 @@ def single_threaded_torch(device: torch.device) -> Iterator[None]:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` picks CUDA when present, else the CPU."""
+    """``None``/``"auto"`` picks CUDA when present, else the CPU; a device this machine
+    lacks (``tpu``, ``cuda`` without a GPU, ``cuda:7`` on a one-GPU machine) is refused with
+    a :class:`GpsrError`."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise GpsrError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GpsrError(f"device {device!r} asked for, but CUDA is not available here")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise GpsrError(f"device {device!r} asked for, but this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s)")
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise GpsrError(f"device {device!r} asked for, but MPS is not available here")
+    elif resolved.type not in ("cpu", "mps"):
+        raise GpsrError(f"device {device!r}: gpsr runs on cpu or cuda")
+    return resolved
 
 
 class PopulationEvaluator:

@@ -10,6 +10,7 @@ the closest real data available here.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -107,12 +108,22 @@ def batch_from_npz(
     path = Path(path)
     if not path.is_file():
         raise GpsrError(f"{path}: no such file")
-    with np.load(path) as archive:
-        if "images" not in archive.files or "labels" not in archive.files:
-            raise GpsrError(f"{path}: needs arrays 'images' and 'labels', has {archive.files}")
-        images, labels = archive["images"], archive["labels"]
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = archive.files
+            arrays = {k: archive[k] for k in ("images", "labels") if k in names}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        # np.load raises ValueError for pickled data and object arrays (never unpickled here)
+        raise GpsrError(f"{path}: not an .npz of plain arrays ({str(exc).split('.')[0]})") from None
+    if len(arrays) < 2:
+        raise GpsrError(f"{path}: needs arrays 'images' and 'labels', has {names}")
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim == 0 or labels.ndim != 1 or len(labels) != len(images):
+        raise GpsrError(f"{path}: needs one label per image, has images of shape "
+                        f"{images.shape} and labels of shape {labels.shape}")
     if not 2 <= size <= len(images):
-        raise GpsrError(f"{path}: cannot draw {size} images from {len(images)}")
+        raise GpsrError(f"{path}: cannot draw a batch of {size} images from {len(images)} "
+                        f"(a batch holds 2 to {len(images)})")
     pick = np.random.default_rng(seed).choice(len(images), size=size, replace=False)
     return normalise(images[pick], dataset or _dataset_of(path)), torch.as_tensor(
         labels[pick], dtype=torch.int64

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from gpsr.data import FAILURE_SENTINEL
 from gpsr.errors import GpsrError
+from gpsr.kernels.evaluate import resolve_device
 from gpsr.proxies.inputs import check_batch
 from gpsr.proxies.passes import (
     MAIN_PASS_CHANNELS_LAST,
@@ -122,18 +123,6 @@ class ProxyContext:
         return self._main
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise GpsrError(f"bad device {device!r}: {exc}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise GpsrError(f"device {device!r} asked for, but CUDA is not available")
-    return resolved
-
-
 def _evaluate(spec: ProxySpec, ctx: ProxyContext) -> float:
     if spec.needs & VALUE_NEEDS and not ctx.main.finite:
         return FAILURE
@@ -169,7 +158,7 @@ def compute_proxies(
     if unknown:
         raise GpsrError(f"unknown proxies {unknown}; known: {', '.join(PROXIES)}")
     images, targets = check_batch(batch)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     # The batch follows the network's float type, so a float64 batch can score a float32 net.
     dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
     images, targets = images.to(dev, dtype), targets.to(dev)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gpsr.data import parse_float, read_csv_records
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor
 from gpsr.journal import read_journal, run_journaled
@@ -84,15 +85,18 @@ def compute_row(job: TableJob) -> dict:
 
 
 def _read_table_records(path: Path, proxies: list[str]) -> dict[str, dict]:
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_records(path)
     if rows and set(["arch", *proxies, "seconds_proxies"]) - set(rows[0]):
         raise GpsrError(f"{path}: not a gpsr proxy table (use --force to start over)")
+
+    def number(row: dict[str, str], column: str) -> float:
+        return parse_float(row[column], f"{path}: arch {row['arch']!r} column {column!r}")
+
     return {
         r["arch"]: {
             "arch": r["arch"],
-            "proxies": {p: float(r[p]) for p in proxies},
-            "seconds_proxies": float(r["seconds_proxies"]),
+            "proxies": {p: number(r, p) for p in proxies},
+            "seconds_proxies": number(r, "seconds_proxies"),
         }
         for r in rows
     }
@@ -110,8 +114,13 @@ def compute_table(
     resume: bool = False,
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    repair: bool = False,
 ) -> Path:
-    """Compute (or finish computing) the proxy table; returns the CSV path."""
+    """Compute (or finish computing) the proxy table; returns the CSV path.
+
+    Every option is checked (and the image batch loaded once) before anything is written;
+    ``repair`` drops corrupt records of an interrupted journal (see
+    :func:`gpsr.journal.read_journal`)."""
     from gpsr.proxies import PROXIES
     from gpsr.spaces import parse_arch
 
@@ -122,6 +131,11 @@ def compute_table(
         raise GpsrError(f"--archs must be >= 1, got {archs}")
     if resume and force:
         raise GpsrError("--resume and --force exclude each other")
+    if num_classes < 1:
+        raise GpsrError(f"--num-classes must be >= 1, got {num_classes}")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise GpsrError(f"{out}: {out.parent} is a file, not a folder")
+    _batch(images, batch_size, seed)  # bad images or --batch-size fail here, not in a worker
     journal = out.with_name(out.name + ".partial.jsonl")
     if not (resume or force) and (out.exists() or journal.exists()):
         raise GpsrError(f"{out if out.exists() else journal}: exists (use --resume or --force)")
@@ -140,7 +154,7 @@ def compute_table(
         "proxies": list(PROXIES),
     }
     if journal.exists():
-        done = read_journal(journal, config, "arch")
+        done = read_journal(journal, config, "arch", repair)
     elif out.exists():  # a finished table, perhaps of fewer architectures: extend it
         done = _read_table_records(out, PROXIES)
     else:

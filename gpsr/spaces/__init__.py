@@ -88,6 +88,8 @@ def build_network(space: str, arch: str, num_classes: int = 10, **kw: Any) -> nn
     are the benchmark's. The forward pass returns logits of shape ``(batch, num_classes)``.
     """
     entry = _space(space)
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise GpsrError(f"num_classes (--num-classes) must be >= 1, got {num_classes}")
     # The builders take the parsed arch first, then num_classes and their size options.
     options = list(inspect.signature(entry.build).parameters)[2:]
     unknown = sorted(set(kw) - set(options))
