@@ -65,7 +65,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise GpsrError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+        raise GpsrError(f"bad device {device!r} (use auto, cpu, cuda or cuda:N)") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise GpsrError(f"device {device!r} asked for, but CUDA is not available here")

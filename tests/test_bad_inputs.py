@@ -61,21 +61,45 @@ def test_accuracies_join_counts_the_rows_left_out(tmp_path):
     assert any("left out 20 architectures" in n and "40 kept" in n for n in notes), notes
 
 
+class _Recorder(gpsr.Executor):
+    """Made-up records for whatever it is asked to compute, and the list of what that was."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def map(self, fn, items):
+        from gpsr.proxies import PROXIES
+
+        for i, job in enumerate(items):
+            self.asked.append(job.arch)
+            yield i, {"arch": job.arch, "proxies": {p: -1.0 for p in PROXIES},
+                      "seconds_proxies": 0.0}
+
+    def describe(self) -> dict:
+        return {"backend": "recorder"}
+
+
 def test_repair_drops_only_the_corrupt_journal_record(tmp_path):
+    from gpsr.proxies.table import compute_table, distinct_sample
+
     battery.corrupt_line(2, b'{"arch": "x", "pro')(tmp_path / ".made")
     journal = tmp_path / "t.csv.partial.jsonl"
     kept = json.loads(journal.read_bytes().splitlines()[2])
     args = battery.fill((*battery.TABLE[:3], "--archs", "3", *battery.TABLE[5:], "--out",
                          "{tmp}/t.csv", "--resume"), tmp_path)
     refused = CliRunner().invoke(app, args)
-    assert refused.exit_code == 2 and "--repair" in refused.stderr
-    res = CliRunner().invoke(app, [*args, "--repair"])
-    assert res.exit_code == 0, res.output
-    rows = (tmp_path / "t.csv").read_text().splitlines()
-    assert len(rows) == 4  # header and three architectures
-    header = rows[0].split(",")
-    row = next(dict(zip(header, r.split(","))) for r in rows if r.startswith(kept["arch"] + ","))
-    assert float(row[header[1]]) == kept["proxies"][header[1]]  # read back, not recomputed
+    assert refused.exit_code == 2 and "t.csv.partial.jsonl:2" in refused.stderr
+    assert "--repair" in refused.stderr
+
+    recorder = _Recorder()
+    out = compute_table("tnb101-micro", 3, tmp_path / "t.csv", recorder,
+                        images=str(tmp_path / "img.npz"), batch_size=4, resume=True, repair=True)
+    first, second, third = distinct_sample("tnb101-micro", 3, 0)
+    assert kept["arch"] == second
+    assert recorder.asked == [first, third]  # the corrupt record is redone, the good one kept
+    problem = gpsr.data.read_csv_records(out)
+    assert [r["arch"] for r in problem] == [first, second, third]
+    assert float(problem[1]["synflow"]) == kept["proxies"]["synflow"] != -1.0
 
 
 def test_a_deleted_corrupt_checkpoint_restarts_only_that_run(tmp_path):
