@@ -828,7 +828,19 @@ def run_battery(cases: list[Case], quick: bool = False) -> list[dict]:
     return rows
 
 
-def write_markdown(rows: list[dict], path: Path, command: str) -> None:
+def read_log(path: Path) -> dict[str, tuple[str, str]]:
+    """``{case id: (status, what)}`` from the table this script prints (e.g. of an older
+    gpsr, run from another checkout), for the before/after comparison."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^\s*(clean|FAIL)\s+(\S+)\s+(.*)$", line)
+        if match:
+            found[match.group(2)] = (match.group(1), match.group(3))
+    return found
+
+
+def write_markdown(rows: list[dict], path: Path, command: str,
+                   before: tuple[str, dict[str, tuple[str, str]]] | None = None) -> None:
     ran = [r for r in rows if r["status"] != "skipped"]
     clean = [r for r in ran if r["status"] == "clean"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -847,14 +859,21 @@ def write_markdown(rows: list[dict], path: Path, command: str) -> None:
         "are accepted, a printed note saying what was done to them.",
         "",
     ]
+    if before:
+        label, earlier = before
+        both = [r for r in ran if r["id"] in earlier]
+        was_clean = sum(earlier[r["id"]][0] == "clean" for r in both)
+        lines += [f"Before ({label}): **{was_clean} of {len(both)}** of the same cases handled "
+                  "cleanly; the case-by-case outcome is in the `before` column below.", ""]
     failed = [r for r in ran if r["status"] != "clean"]
     lines += ["## Remaining failures", ""]
     lines += [f"- `{r['id']}` ({r['command']}): {r['what']}" for r in failed] or ["None."]
-    lines += ["", "## Every case", "", "| case | command | outcome | what happened |",
-              "|---|---|---|---|"]
+    lines += ["", "## Every case", "", "| case | command | before | outcome | what happened |",
+              "|---|---|---|---|---|"]
     for r in rows:
         what = r["what"].replace("|", "\\|")
-        lines.append(f"| {r['id']} | {r['command']} | {r['status']} | {what[:160]} |")
+        was = before[1].get(r["id"], ("-", ""))[0] if before else "-"
+        lines.append(f"| {r['id']} | {r['command']} | {was} | {r['status']} | {what[:160]} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -863,14 +882,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bad-inputs.md")
     parser.add_argument("--quick", action="store_true", help="Leave out the slow cases.")
     parser.add_argument("--only", help="Run only cases whose id contains this.")
+    parser.add_argument("--before", type=Path, help="This script's printed table from an "
+                        "older gpsr, to compare with (its label: --before-label).")
+    parser.add_argument("--before-label", default="an older gpsr")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or args.only in c.id]
     rows = run_battery(cases, args.quick)
     ran = [r for r in rows if r["status"] != "skipped"]
     print(f"\n{sum(r['status'] == 'clean' for r in ran)} of {len(ran)} handled cleanly")
     if not args.only:
-        write_markdown(rows, args.out, "python benchmarks/bad_inputs.py"
-                       + (" --quick" if args.quick else ""))
+        before = (args.before_label, read_log(args.before)) if args.before else None
+        command = " ".join(["python", "benchmarks/bad_inputs.py", *sys.argv[1:]])
+        write_markdown(rows, args.out, command, before)
         print(f"wrote {args.out}")
 
 
