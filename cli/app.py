@@ -166,12 +166,11 @@ def run(
     if as_json:
         print(json.dumps(report, indent=1))
         return
-    _print_run(report, dataset.names, runs, out)
+    _print_run(report, dataset.names, runs, out, *result.resumed_counts())
 
 
-def _print_run(report: dict, names: list[str], runs: int, out: Path) -> None:
-    reused = report["resumed"]["finished_before"]
-    continued = report["resumed"]["continued"]
+def _print_run(report: dict, names: list[str], runs: int, out: Path, reused: int,
+               continued: int) -> None:
     if reused == runs:
         console.print(f"{out} already holds this finished synthesis: showing its result "
                       "(nothing was searched; choose another --out to search again)",
@@ -330,7 +329,8 @@ def score(
                   "higher predicts a better network)", markup=False, highlight=False)
     console.print("score\tarch", markup=False, highlight=False)
     for name, value in zip(names, values):
-        console.print(f"{value:.6g}\t{name}", markup=False, highlight=False)
+        # One line per network whatever the width, so the output stays machine-readable.
+        console.print(f"{value:.6g}\t{name}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -121,10 +121,19 @@ def generation_line(run: int, entry: dict, seconds: float) -> str:
 
 @dataclass
 class SynthesisResult:
+    """``runs``: each run's record; ``reused`` marks one read back finished from the run
+    folder (its ``search_seconds`` are from the call that searched it), ``resumed`` one
+    continued from a checkpoint."""
+
     expression: Expression
     dataset: Dataset
     runs: list[dict]
     report: dict = field(default_factory=dict)
+
+    def resumed_counts(self) -> tuple[int, int]:
+        """(runs read back finished, runs continued from a checkpoint) in this call."""
+        reused = sum(bool(r.get("reused")) for r in self.runs)
+        return reused, sum(bool(r.get("resumed")) and not r.get("reused") for r in self.runs)
 
     def to_dict(self) -> dict:
         return self.report
@@ -222,12 +231,6 @@ def synthesize(
             "total": float(sum(r["search_seconds"] for r in records)),
         },
         "wall_seconds": time.perf_counter() - wall_start,
-        # Runs read back finished from the run folder and runs continued from a checkpoint:
-        # their search_seconds are from the call that searched them.
-        "resumed": {
-            "finished_before": sum(bool(r.get("reused")) for r in records),
-            "continued": sum(bool(r.get("resumed")) and not r.get("reused") for r in records),
-        },
     }
     if folder is not None:
         _write_json(folder / "result.json", report)
