@@ -101,7 +101,7 @@ def test_the_parser_reads_markers_and_budgets():
     first, second = readme_blocks(text)
     assert (first.line, first.language, first.code, first.skip) == (1, "bash", "echo a\n", None)
     assert (second.line, second.language, second.skip) == (5, "python", "needs a GPU")
-    assert shrink("gpsr run --runs 31 --jobs 2") == "gpsr run --runs 2 --jobs 2"
+    assert shrink("gpsr bench build --archs 200 --jobs 2") == "gpsr bench build --archs 2 --jobs 2"
     assert shrink("synthesize(d, c, runs=4)") == "synthesize(d, c, runs=2)"
     assert shrink("gpsr run --out x --generations 50") == \
         "gpsr run --generations 2 --out x --generations 2"
