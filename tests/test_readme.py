@@ -44,6 +44,10 @@ BUDGET = [
     (r"\bruns=\d+", "runs=2"),
     (r"\bgenerations=\d+", "generations=2"),
     (r"\bSearchConfig\((?![^)]*generations=)", "SearchConfig(generations=2, "),
+    # Live proxies on 8 images instead of 64 (a later --batch-size N wins: also shrunk).
+    (r"\bgpsr (score|proxies-table|proxies)(?=\s)", r"gpsr \1 --batch-size 8"),
+    (r"--batch-size\s+\d+", "--batch-size 8"),
+    (r"\bdefault_batch\(\)", "default_batch(8)"),
 ]
 #: Per block, seconds: far above its time on CI's 2 cores, for a machine busy with other work.
 TIMEOUT = 600
@@ -103,6 +107,10 @@ def test_the_parser_reads_markers_and_budgets():
     assert (second.line, second.language, second.skip) == (5, "python", "needs a GPU")
     assert shrink("gpsr bench build --archs 200 --jobs 2") == "gpsr bench build --archs 2 --jobs 2"
     assert shrink("synthesize(d, c, runs=4)") == "synthesize(d, c, runs=2)"
+    assert shrink("gpsr proxies --space nb201") == "gpsr proxies --batch-size 8 --space nb201"
+    assert shrink("gpsr proxies-table --out t") == "gpsr proxies-table --batch-size 8 --out t"
+    assert shrink("batch = gpsr.proxies.default_batch()") == \
+        "batch = gpsr.proxies.default_batch(8)"
     assert shrink("gpsr run --out x --generations 50") == \
         "gpsr run --generations 2 --out x --generations 2"
 
