@@ -75,20 +75,21 @@ def execute_run(task: RunTask) -> dict:
         if saved.get("done"):
             return saved | {"reused": True}
         resume = RunState(**saved["state"])
-    clock = [0.0]
+    last = 0.0  # when the previous generation ended
 
     def save(state: RunState) -> None:
+        nonlocal last
         if task.checkpoint:
             # Compact: a checkpoint is rewritten every generation, on the search's clock.
             _write_json(Path(task.checkpoint), {"done": False, "state": state.to_dict()}, None)
         if task.verbose:
             now = time.perf_counter()
-            print(generation_line(task.index, state.history[-1], now - clock[0]),
-                  file=sys.stderr, flush=True)
-            clock[0] = now
+            print(generation_line(task.index, state.history[-1], now - last), file=sys.stderr,
+                  flush=True)
+            last = now
 
     warm_up()  # search seconds measure the search, not numba's one-time compilation
-    start = clock[0] = time.perf_counter()
+    start = last = time.perf_counter()
     best, state = evolve(scorer, task.config, task.seed, resume, save)
     record = {
         "done": True,
