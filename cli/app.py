@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gpsr.cli.bench import bench_app
@@ -23,12 +24,30 @@ from gpsr.errors import GpsrError
 from gpsr.executor import make_executor
 from gpsr.expressions import Expression, parse
 from gpsr.genetic import SearchConfig
-from gpsr.report import SPLITS, tau_table
-from gpsr.search import read_result
+from gpsr.report import BEST_PROXY_RULE, SPLITS, SPLITS_NOTE, tau_table
+from gpsr.search import GENERATION_HEADER, read_result
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthesize zero-cost NAS proxies by symbolic regression.")
 app.add_typer(bench_app, name="bench")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gpsr import __version__
+
+        print(f"gpsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print gpsr's version and exit.",
+                           callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Synthesize zero-cost NAS proxies by symbolic regression."""
 
 DataOpt = Annotated[
     list[Path] | None,
@@ -41,6 +60,15 @@ AccuraciesOpt = Annotated[
 ProblemsOpt = Annotated[
     list[str] | None,
     typer.Option("--problems", help="Problem names, comma-separated or repeated (default: all)."),
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+LiveDeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="cpu or cuda (default: CUDA when present).")
+]
+NumClassesOpt = Annotated[int, typer.Option(help="Classes of the network's output layer.")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Images in the proxies' minibatch.")]
+LiveSeedOpt = Annotated[
+    int, typer.Option(help="Seed of the networks' initial weights and of the proxies' draws.")
 ]
 
 
@@ -58,7 +86,7 @@ def _load(data: list[Path] | None, problems: list[str] | None,
         return load_problems(data, names, accuracies or ())
     from gpsr.minibench import SHIPPED_DIR, shipped_problems
 
-    err_console.print(f"[dim]data: the shipped mini benchmark ({SHIPPED_DIR})[/dim]")
+    err_console.print(f"[dim]data: the shipped mini benchmark ({escape(str(SHIPPED_DIR))})[/dim]")
     return shipped_problems(names)
 
 
@@ -72,29 +100,41 @@ def run(
         "gpsr-run"
     ),
     population: Annotated[int, typer.Option(help="Population size N.")] = 100,
-    generations: int = 50,
+    generations: Annotated[int, typer.Option(help="Generations per run.")] = 50,
     runs: Annotated[int, typer.Option(help="Independent seeded runs.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of run 0; run k uses seed + k.")] = 0,
     jobs: Annotated[int, typer.Option(help="Parallel runs (local processes).")] = 1,
     backend: BackendOpt = "local",
     address: AddressOpt = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    tournament_size: int = 2,
-    p_crossover: float = 0.7,
-    p_subtree: float = 0.1,
-    p_hoist: float = 0.5,
-    p_point: float = 0.1,
-    min_depth: int = 2,
-    max_depth: int = 10,
+    tournament_size: Annotated[int, typer.Option(help="Candidates per tournament.")] = 2,
+    p_crossover: Annotated[
+        float, typer.Option(help="Probability that a pair of parents is crossed over.")
+    ] = 0.7,
+    p_subtree: Annotated[float, typer.Option(help="Probability of subtree mutation.")] = 0.1,
+    p_hoist: Annotated[float, typer.Option(help="Probability of hoist mutation.")] = 0.5,
+    p_point: Annotated[float, typer.Option(help="Probability of point mutation.")] = 0.1,
+    min_depth: Annotated[int, typer.Option(help="Smallest tree depth kept.")] = 2,
+    max_depth: Annotated[int, typer.Option(help="Largest tree depth kept.")] = 10,
     proxies: Annotated[
         str | None, typer.Option(help="Terminal set, comma-separated (default: shared proxies).")
     ] = None,
     sentinels: Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")] = "keep",
-    split_seed: int = 0,
-    input_fraction: float = 0.7,
+    split_seed: Annotated[int, typer.Option(help="Seed of the input/test split.")] = 0,
+    input_fraction: Annotated[
+        float, typer.Option(help="Share of each problem's rows the search sees (input split).")
+    ] = 0.7,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v",
+                           help="One line per generation: best and mean fitness, size, seconds.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json to stdout.")] = False,
 ) -> None:
-    """Synthesize a zero-cost proxy over several NAS problems (paper, section 3)."""
+    """Synthesize a zero-cost proxy over several NAS problems (paper, section 3).
+
+    Without --data: the mini benchmark that ships with gpsr.
+
+    The same command on the same --out folder resumes an interrupted synthesis."""
     from gpsr.kernels.kendall import warm_up
     from gpsr.search import synthesize
 
@@ -102,7 +142,7 @@ def run(
     dataset = build_dataset(_load(data, problems, accuracies), terminals, sentinels, split_seed,
                             input_fraction)
     for note in dataset.notes:
-        err_console.print(f"[dim]note: {note}[/dim]")
+        err_console.print(f"[dim]note: {escape(note)}[/dim]")
     config = SearchConfig(
         population_size=population, generations=generations, tournament_size=tournament_size,
         p_crossover=p_crossover, p_subtree_mutation=p_subtree, p_hoist_mutation=p_hoist,
@@ -112,32 +152,46 @@ def run(
     executor = make_executor(backend, jobs, address)
     with err_console.status("preparing the kernels (compiled on first use, then cached)"):
         warm_up()
-    with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
-        task = progress.add_task("runs", total=runs)
-        result = synthesize(dataset, config, runs, executor, out,
-                            on_run_done=lambda _: progress.advance(task))
+    if verbose:
+        # Plain lines, no progress bar: worker processes print to the same stderr.
+        err_console.print(GENERATION_HEADER, highlight=False)
+        result = synthesize(dataset, config, runs, executor, out, verbose=True)
+    else:
+        with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err_console, transient=True) as progress:
+            task = progress.add_task("runs", total=runs)
+            result = synthesize(dataset, config, runs, executor, out,
+                                on_run_done=lambda _: progress.advance(task))
     report = result.report
     if as_json:
         print(json.dumps(report, indent=1))
         return
+    _print_run(report, dataset.names, runs, out, *result.resumed_counts())
+
+
+def _print_run(report: dict, names: list[str], runs: int, out: Path, reused: int,
+               continued: int) -> None:
+    if reused == runs:
+        console.print(f"{out} already holds this finished synthesis: showing its result "
+                      "(nothing was searched; choose another --out to search again)",
+                      markup=False, highlight=False)
+    elif reused or continued:
+        console.print(f"resumed {out}: {reused} of {runs} run(s) were finished before, "
+                      f"{continued} continued from their checkpoints",
+                      markup=False, highlight=False)
     expr = report["expression"]
-    console.print(f"[bold]expression[/bold]  {expr['infix']}")
-    console.print(f"[bold]simplified[/bold]  {expr['simplified']}")
-    rows = {f"gpsr ({split})": report["taus"][split] for split in SPLITS}
-    for split in ("test", "all"):
-        rows[f"best single proxy ({split})"] = {
-            name: best[split] for name, best in report["best_single_proxy"].items()
-        }
-    console.print(tau_table("Kendall tau", rows, dataset.names))
-    console.print(
-        "best single proxies: "
-        + ", ".join(f"{n}: {b['proxy']}" for n, b in report["best_single_proxy"].items())
-    )
-    console.print(
-        f"{runs} run(s), search {report['search_seconds']['per_run_median']:.2f} s median per run, "
-        f"wall {report['wall_seconds']:.1f} s; wrote {out / 'result.json'}"
-    )
+    console.print(f"expression  {expr['infix']}", markup=False, highlight=False)
+    console.print(f"simplified  {expr['simplified']}", markup=False, highlight=False)
+    rows = {f"gpsr {split}": report["taus"][split] for split in SPLITS}
+    console.print(tau_table("Kendall tau on each problem (higher is better)", rows, names,
+                            report["best_single_proxy"]))
+    console.print(f"{SPLITS_NOTE} {BEST_PROXY_RULE}, chosen on the input rows.",
+                  markup=False, highlight=False)
+    seconds = report["search_seconds"]["per_run_median"]
+    when = " (when they were searched)" if reused else ""
+    console.print(f"{runs} run(s): search {seconds:.2f} s median per run{when}; this call "
+                  f"{report['wall_seconds']:.1f} s; wrote {out / 'result.json'}",
+                  markup=False, highlight=False)
 
 
 def _expression_from(text: str) -> tuple[Expression, dict]:
@@ -155,7 +209,7 @@ def evaluate(
     data: DataOpt = None,
     problems: ProblemsOpt = None,
     accuracies: AccuraciesOpt = None,
-    device: str = "auto",
+    device: DeviceOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Kendall tau of an expression on every problem that has its proxies."""
@@ -177,9 +231,11 @@ def evaluate(
         print(json.dumps({"expression": expression.infix(), "taus": taus, "skipped": skipped},
                          indent=1))
         return
-    console.print(tau_table(expression.infix(), {s: taus[s] for s in SPLITS}, dataset.names))
+    console.print(tau_table(f"Kendall tau of {expression.infix()} (higher is better)",
+                            {s: taus[s] for s in SPLITS}, dataset.names))
+    console.print(SPLITS_NOTE, markup=False, highlight=False)
     if skipped:
-        console.print(f"[dim]skipped (lacking a proxy): {', '.join(skipped)}[/dim]")
+        console.print(f"[dim]skipped (lacking a proxy): {escape(', '.join(skipped))}[/dim]")
 
 
 @app.command("bench-throughput")
@@ -187,9 +243,9 @@ def evaluate(
 def bench_throughput(
     data: DataOpt = None,
     problems: ProblemsOpt = None,
-    population: int = 100,
-    repeats: int = 5,
-    device: str = "auto",
+    population: Annotated[int, typer.Option(help="Expressions per random population.")] = 100,
+    repeats: Annotated[int, typer.Option(help="Timed repeats; the median is reported.")] = 5,
+    device: DeviceOpt = "auto",
     save: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -256,29 +312,32 @@ def score(
     space: SpaceOpt,
     arch: ArchOpt = None,
     archs_file: Annotated[Path | None, typer.Option(help="One architecture per line.")] = None,
-    num_classes: int = 10,
+    num_classes: NumClassesOpt = 10,
     images: ImagesOpt = None,
-    batch_size: int = 64,
-    device: str | None = None,
-    seed: int = 0,
+    batch_size: BatchSizeOpt = 64,
+    device: LiveDeviceOpt = None,
+    seed: LiveSeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score live networks with a synthesized metric (computes only the proxies it needs)."""
     from gpsr.metric import Metric
     from gpsr.spaces import parse_arch
 
-    scorer = Metric.load(metric)
+    scorer = Metric.load(metric, seed, device)
     names = _archs(arch, archs_file)
     for name in names:
         parse_arch(space, name)
-    values = scorer.score_archs(space, names, _live_batch(images, batch_size), num_classes,
-                                device, seed)
+    values = scorer.score_archs(space, names, _live_batch(images, batch_size), num_classes)
     if as_json:
         print(json.dumps({"metric": scorer.expression.infix(), "space": space,
                           "scores": dict(zip(names, values))}, indent=1))
         return
+    console.print(f"score of {scorer.expression.infix()} on {space} networks (seed {seed}; "
+                  "higher predicts a better network)", markup=False, highlight=False)
+    console.print("score\tarch", markup=False, highlight=False)
     for name, value in zip(names, values):
-        console.print(f"{value:.6g}\t{name}", highlight=False)
+        # One line per network whatever the width, so the output stays machine-readable.
+        console.print(f"{value:.6g}\t{name}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -286,11 +345,11 @@ def score(
 def proxies(
     space: SpaceOpt,
     arch: ArchOpt = None,
-    num_classes: int = 10,
+    num_classes: NumClassesOpt = 10,
     images: ImagesOpt = None,
-    batch_size: int = 64,
-    device: str | None = None,
-    seed: int = 0,
+    batch_size: BatchSizeOpt = 64,
+    device: LiveDeviceOpt = None,
+    seed: LiveSeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """All 16 zero-cost proxies of live networks, in shared passes."""
@@ -325,15 +384,17 @@ def proxies_table(
     space: SpaceOpt,
     archs: Annotated[int, typer.Option(help="Architectures, sampled uniformly with --seed.")],
     out: Annotated[Path, typer.Option(help="CSV to write: arch, 16 proxies, seconds.")],
-    seed: int = 0,
-    num_classes: int = 10,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the sample; each network's weights follow from it.")
+    ] = 0,
+    num_classes: NumClassesOpt = 10,
     images: ImagesOpt = None,
-    batch_size: int = 64,
+    batch_size: BatchSizeOpt = 64,
     jobs: Annotated[int, typer.Option(help="Parallel workers (local processes).")] = 1,
     backend: BackendOpt = "local",
     address: AddressOpt = None,
-    resume: bool = False,
-    force: bool = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted table.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing --out.")] = False,
     repair: Annotated[
         bool, typer.Option("--repair", help="With --resume: drop corrupt records of the "
                            "journal (they are computed again), keep the rest.")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from gpsr.cli.common import AddressOpt, BackendOpt, console, err_console, friendly
 from gpsr.errors import GpsrError
+from gpsr.report import BEST_PROXY_RULE
 
 bench_app = typer.Typer(no_args_is_help=True,
                         help="gpsr's mini benchmark: build problems, report their figures.")
@@ -129,10 +131,15 @@ def report(
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
         return
-    table = Table(title="mini benchmark problems")
-    for column in ("problem", "n", "val min / median / max", "val std", "best proxy",
-                   "two-seed tau (n)", "s train / proxies"):
-        table.add_column(column, justify="left" if column == "problem" else "right")
+    # Problem names stay whole; the other cells wrap at their spaces to fit 80 columns.
+    table = Table(title="mini benchmark problems", box=box.SIMPLE_HEAD, padding=(0, 0),
+                  pad_edge=False, title_justify="left")
+    table.add_column("problem", no_wrap=True)
+    # Minimum widths: the longest word of each column (header or cell), never cut.
+    for column, width in (("n", 3), ("val min / median / max", 6), ("val std", 5),
+                          ("best proxy (tau)", 9), ("two-seed tau (n)", 8),
+                          ("s train / proxies", 7)):
+        table.add_column(column, justify="right", min_width=width)
     for r in results:
         best, tau = r.best_proxy
         seed_tau = "-" if r.two_seed_tau is None else \
@@ -142,3 +149,4 @@ def report(
                       f"{r.val_std:.2f}", f"{best} {tau:.3f}", seed_tau,
                       f"{r.seconds_train_median or 0:.2f} / {r.seconds_proxies_median or 0:.2f}")
     console.print(table)
+    console.print(f"{BEST_PROXY_RULE}, on all rows.", markup=False, highlight=False)

@@ -12,6 +12,8 @@ The public surface::
 
 __version__ = "0.1.0"
 
+# First: fixes numba's cache folder before any kernel is defined (see gpsr/cache.py).
+from gpsr.cache import numba_cache_dir
 from gpsr.data import Dataset, Problem, build_dataset, load_csv, load_naslib_json, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor, RayExecutor, make_executor
@@ -20,6 +22,9 @@ from gpsr.genetic import SearchConfig
 from gpsr.metric import Metric
 from gpsr.report import taus_by_split as evaluate_many
 from gpsr.search import SynthesisResult, synthesize
+
+# Subpackages the README uses as gpsr.spaces / gpsr.proxies after a plain `import gpsr`.
+from gpsr import proxies, spaces  # isort: skip
 
 
 def evaluate(expression: Expression | str, dataset: Dataset, device: str = "auto") -> dict:
@@ -50,6 +55,9 @@ __all__ = [
     "load_problems",
     "make_executor",
     "Metric",
+    "numba_cache_dir",
     "parse",
+    "proxies",
+    "spaces",
     "synthesize",
 ]

@@ -343,5 +343,6 @@ def _record(state: RunState, population: list[Expression], taus: np.ndarray, eq1
         "best_fitness": float(scores[best]),
         "mean_fitness": float(scores.mean()),
         "best_expression": population[best].infix(),
+        "best_size": population[best].size,
         "best_taus": [None if np.isnan(t) else float(t) for t in taus[best]],
     })

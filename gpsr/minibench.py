@@ -500,7 +500,10 @@ class ProblemFigures:
 
     @property
     def best_proxy(self) -> tuple[str, float]:
-        name = max(self.proxy_taus, key=lambda p: abs(np.nan_to_num(self.proxy_taus[p])))
+        """The best single proxy on all rows, by the rule of :data:`gpsr.report.BEST_PROXY_RULE`."""
+        from gpsr.report import best_proxy
+
+        name = best_proxy(self.proxy_taus)
         return name, self.proxy_taus[name]
 
     def to_dict(self) -> dict[str, Any]:

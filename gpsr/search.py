@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class RunTask:
     problems: list[Problem]  # the input split only
     proxies: tuple[str, ...]
     checkpoint: str | None
+    verbose: bool = False
 
 
 _SCORERS: dict[str, TauScorer] = {}
@@ -71,16 +73,23 @@ def execute_run(task: RunTask) -> dict:
     if task.checkpoint and os.path.exists(task.checkpoint):
         saved = read_json(Path(task.checkpoint))
         if saved.get("done"):
-            return saved
+            return saved | {"reused": True}
         resume = RunState(**saved["state"])
+    last = 0.0  # when the previous generation ended
 
     def save(state: RunState) -> None:
+        nonlocal last
         if task.checkpoint:
             # Compact: a checkpoint is rewritten every generation, on the search's clock.
             _write_json(Path(task.checkpoint), {"done": False, "state": state.to_dict()}, None)
+        if task.verbose:
+            now = time.perf_counter()
+            print(generation_line(task.index, state.history[-1], now - last), file=sys.stderr,
+                  flush=True)
+            last = now
 
     warm_up()  # search seconds measure the search, not numba's one-time compilation
-    start = time.perf_counter()
+    start = last = time.perf_counter()
     best, state = evolve(scorer, task.config, task.seed, resume, save)
     record = {
         "done": True,
@@ -98,12 +107,34 @@ def execute_run(task: RunTask) -> dict:
     return record
 
 
+#: Columns of the per-generation log (``verbose``), as gplearn's ``verbose=1`` prints one.
+GENERATION_HEADER = f"{'run':>4} {'gen':>5} {'best fitness':>13} {'mean fitness':>13} " \
+                    f"{'best size':>10} {'seconds':>8}"
+
+
+def generation_line(run: int, entry: dict, seconds: float) -> str:
+    """One generation of one run under :data:`GENERATION_HEADER` (fitness: equation 1)."""
+    size = entry.get("best_size")
+    return (f"{run:>4} {entry['generation']:>5} {entry['best_fitness']:>13.4f} "
+            f"{entry['mean_fitness']:>13.4f} {'-' if size is None else size:>10} "
+            f"{seconds:>8.3f}")
+
+
 @dataclass
 class SynthesisResult:
+    """``runs``: each run's record; ``reused`` marks one read back finished from the run
+    folder (its ``search_seconds`` are from the call that searched it), ``resumed`` one
+    continued from a checkpoint."""
+
     expression: Expression
     dataset: Dataset
     runs: list[dict]
     report: dict = field(default_factory=dict)
+
+    def resumed_counts(self) -> tuple[int, int]:
+        """(runs read back finished, runs continued from a checkpoint) in this call."""
+        reused = sum(bool(r.get("reused")) for r in self.runs)
+        return reused, sum(bool(r.get("resumed")) and not r.get("reused") for r in self.runs)
 
     def to_dict(self) -> dict:
         return self.report
@@ -116,11 +147,14 @@ def synthesize(
     executor: Executor | None = None,
     out: str | Path | None = None,
     on_run_done: Callable[[dict], None] | None = None,
+    verbose: bool = False,
 ) -> SynthesisResult:
     """Run ``runs`` seeded searches (seeds ``config.random_state + k``) and pick the final metric.
 
     The final metric is the run winner with the highest equation-1 score among the
-    runs' winners on the input split (paper, section 4.1).
+    runs' winners on the input split (paper, section 4.1). ``verbose`` prints one line per
+    generation of each run to stderr (:data:`GENERATION_HEADER`; from the workers of the
+    local backend too, not from Ray's).
     """
     config = config or SearchConfig()
     if runs < 1:
@@ -139,6 +173,7 @@ def synthesize(
             input_problems,
             dataset.proxies,
             str(folder / "runs" / f"run-{k:03d}.json") if folder else None,
+            verbose,
         )
         for k in range(runs)
     ]

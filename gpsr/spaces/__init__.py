@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from gpsr.errors import GpsrError
@@ -81,11 +82,15 @@ def parse_arch(space: str, arch: str) -> Any:
     return _space(space).parse(arch)
 
 
-def build_network(space: str, arch: str, num_classes: int = 10, **kw: Any) -> nn.Module:
+def build_network(
+    space: str, arch: str, num_classes: int = 10, seed: int | None = None, **kw: Any
+) -> nn.Module:
     """The network of ``arch`` in ``space``, freshly initialised.
 
-    ``kw`` passes space-specific size options (e.g. ``C``/``N`` for NB201); the defaults
-    are the benchmark's. The forward pass returns logits of shape ``(batch, num_classes)``.
+    ``seed`` fixes the initial weights (torch's global random state is left as it was);
+    ``None`` draws them from that global state. ``kw`` passes space-specific size options
+    (e.g. ``C``/``N`` for NB201); the defaults are the benchmark's. The forward pass returns
+    logits of shape ``(batch, num_classes)``.
     """
     entry = _space(space)
     if not isinstance(num_classes, int) or num_classes < 1:
@@ -97,7 +102,12 @@ def build_network(space: str, arch: str, num_classes: int = 10, **kw: Any) -> nn
         raise GpsrError(
             f"{space}: unknown network option(s) {', '.join(unknown)}; known: {', '.join(options)}"
         )
-    return entry.build(parse_arch(space, arch), num_classes=num_classes, **kw)
+    parsed = parse_arch(space, arch)
+    if seed is None:
+        return entry.build(parsed, num_classes=num_classes, **kw)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return entry.build(parsed, num_classes=num_classes, **kw)
 
 
 def sample_archs(space: str, n: int, seed: int) -> list[str]:
