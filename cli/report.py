@@ -29,12 +29,21 @@ def report(
         typer.Option("--data", help="Folder to look for the runs' problem files in, when they "
                      "are not where the run found them; repeatable."),
     ] = None,
+    also: Annotated[
+        list[Path] | None,
+        typer.Option("--also", help="More problem files or folders: each run's metric and every "
+                     "proxy are evaluated on them too (heatmap and methods table); repeatable."),
+    ] = None,
+    also_problems: Annotated[
+        str | None, typer.Option(help="Keep only these problems of --also, comma-separated.")
+    ] = None,
     html: Annotated[bool, typer.Option(help="Also write the self-contained report.html.")]
     = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Figures and tables of run folders: tau heatmap, every method side by side, accuracy
     against the metric, proxy frequency, convergence, and why each proxy is there."""
+    from gpsr.data import load_problems
     from gpsr.report import build_report, write_report
 
     words = ["gpsr", "report", *map(str, run_dirs), "--out", str(out)]
@@ -44,7 +53,14 @@ def report(
         words += ["--split", split]
     for folder in data or []:
         words += ["--data", str(folder)]
-    blocks, notes = build_report(run_dirs, methods, split, data or [], shlex.join(words), device)
+    for path in also or []:
+        words += ["--also", str(path)]
+    if also_problems:
+        words += ["--also-problems", also_problems]
+    names = [n.strip() for n in also_problems.split(",") if n.strip()] if also_problems else None
+    more = load_problems(also, names) if also else []
+    blocks, notes = build_report(run_dirs, methods, split, data or [], shlex.join(words), device,
+                                 more)
     for note in notes:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     written = write_report(blocks, out, html)

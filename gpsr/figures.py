@@ -43,7 +43,7 @@ def tau_heatmap(rows: Sequence[str], columns: Sequence[str], taus: np.ndarray) -
     """Kendall tau of each metric (row) on each problem (column), the best of each column
     boxed in red, as in the paper's figure 6. ``taus`` is (rows, columns), NaN where unknown."""
     taus = np.asarray(taus, dtype=float).reshape(len(rows), len(columns))
-    fig = Figure(figsize=(2.8 + 1.05 * len(columns), 1.2 + 0.36 * len(rows)))
+    fig = Figure(figsize=(2.8 + 0.85 * len(columns), 1.2 + 0.36 * len(rows)))
     ax = fig.add_subplot()
     finite = taus[np.isfinite(taus)]
     limit = max(0.05, float(np.max(np.abs(finite)))) if finite.size else 1.0

@@ -261,8 +261,12 @@ def build_report(
     data_dirs: Sequence[str | Path] = (),
     command: str | None = None,
     device: str = "auto",
+    also: Sequence[Problem] = (),
 ) -> tuple[list[tuple], list[str]]:
     """The report's blocks for some run folders, and the notes on what it could not show.
+
+    ``also``: more problems for the heatmap and the methods table, on which each run's metric
+    is evaluated where the problem has its proxies (a transfer, as the paper's figure 6).
 
     Tau heatmap (the paper's figure 6) and a table of every method, then per run folder:
     taus per split, accuracy-versus-score scatter plots (figure 8), how often each proxy
@@ -270,6 +274,7 @@ def build_report(
     removing or replacing each proxy of the chosen expression (table 18).
     """
     from gpsr import figures
+    from gpsr.data import build_dataset
 
     if split not in SPLITS:
         raise GpsrError(f"unknown split {split!r} (use {', '.join(SPLITS)})")
@@ -286,29 +291,32 @@ def build_report(
     columns: list[str] = []
     for run in runs:
         columns += [n for n in run.result["taus"][split] if n not in columns]
+    datasets = [run.dataset for run in runs if run.dataset is not None]
+    for problem in also:
+        if problem.name not in columns:
+            columns.append(problem.name)
+            # Its own proxies and the runs' split settings' defaults: seed 0, 70 % input.
+            datasets.append(build_dataset([problem]))
     if extra is not None:
         columns += [n for n in extra["problems"] if n not in columns]
         if extra["split"] != split:
             notes.append(f"{methods}: its table is on the {extra['split']} split, the report on "
                          f"{split}; its taus on {split} are used where it has them")
 
-    # taus[label][problem]: recorded for a run's own problems, computed from reloaded data for
-    # every proxy and for each run's metric on problems of other runs that have its proxies.
+    # taus[label][problem]: recorded for a run's own problems; computed from the data for every
+    # proxy, and for each run's metric on the other problems that have its proxies.
     metric_rows = {f"gpsr: {run.label}": dict(run.result["taus"][split]) for run in runs}
     proxy_rows: dict[str, dict[str, float | None]] = {}
-    owner: dict[str, Run] = {}
-    for run in runs:
-        if run.dataset is None:
-            continue
-        fresh = [n for n in run.dataset.names if n not in owner]
-        owner.update(dict.fromkeys(fresh, run))
-        leaves = [Expression(p) for p in run.dataset.proxies]
+    done: set[str] = set()
+    for dataset in datasets:
+        fresh = [n for n in dataset.names if n not in done]
+        done.update(fresh)
+        leaves = [Expression(p) for p in dataset.proxies]
         foreign = [(f"gpsr: {r.label}", r.expression) for r in runs
-                   if r.expression.proxies() <= set(run.dataset.proxies)]
-        problems = run.dataset.part(split)
-        table = TauScorer(problems, run.dataset.proxies, device).taus(
+                   if r.expression.proxies() <= set(dataset.proxies)]
+        table = TauScorer(dataset.part(split), dataset.proxies, device).taus(
             leaves + [e for _, e in foreign])
-        for j, name in enumerate(run.dataset.names):
+        for j, name in enumerate(dataset.names):
             if name not in fresh:
                 continue
             for i, leaf in enumerate(leaves):

@@ -149,6 +149,20 @@ def test_insight_table_uses_the_chosen_expressions_proxies(report_dir, run_dir):
                for row in table[1:] for cell in row.split(" | ")[1:])
 
 
+def test_also_evaluates_each_runs_metric_on_more_problems(run_dir, tmp_path):
+    other = shipped_problems(["MINIMACRO-DIGITS-CLASS"])[0]
+    blocks, _ = build_report([run_dir], device="cpu", also=[other])
+    table = next(b for b in blocks if b[0] == "table" and b[1][0] == "metric")
+    column = table[1].index("MINIMACRO-DIGITS-CLASS")
+    run = load_run(run_dir)
+    tau = gpsr.evaluate(run.expression, gpsr.build_dataset([other]), "cpu")["test"]
+    row = next(r for r in table[2] if r[0] == "gpsr: tiny-run")
+    assert row[column] == f"{tau['MINIMACRO-DIGITS-CLASS']:.3f}"
+    snip = next(r for r in table[2] if r[0] == "snip")
+    expected = gpsr.evaluate("snip", gpsr.build_dataset([other]), "cpu")["test"]
+    assert snip[column] == f"{expected['MINIMACRO-DIGITS-CLASS']:.3f}"
+
+
 def test_missing_data_is_one_note_and_the_rest_renders(run_dir, tmp_path):
     copy = tmp_path / "moved-run"
     shutil.copytree(run_dir, copy)
