@@ -105,8 +105,14 @@ printf '    %s\n' "gpsr bench report gpsr/shipped/*.csv --second-seed $R/miniben
 gpsr bench report gpsr/shipped/*.csv --second-seed "$R"/minibench/*.csv --json \
     > "$R/raw/minibench-report.json"
 
-# The report: figures and tables of the runs above.
-step gpsr report "$R/paper-31-runs" "$R/shipped-run" --out "$R/report"
+# The report: figures and tables of the runs above, and every metric on the other problems
+# that have the paper metric's proxies (NASLib's early files; never mixed within a problem).
+ALSO=()
+for f in "$NBSZ"/extra/nb201-cifar100.naslib-early-*.csv "$NBSZ"/extra/tnb101-*.naslib-early-*.csv
+do
+    ALSO+=(--also "$f")
+done
+step gpsr report "$R/paper-31-runs" "$R/shipped-run" --out "$R/report" "${ALSO[@]}"
 
 echo "finished $(date -u '+%Y-%m-%d %H:%M UTC')" >> "$LOG"
 echo "regenerated $R (commands in $LOG)"

@@ -347,6 +347,12 @@ def build_report(
         + ")"
         for run in runs
     ]))
+    added = [p for p in also if p.name in {n for d in datasets for n in d.names}
+             and not any(p.name in run.result["taus"][split] for run in runs)]
+    if added:
+        blocks.append(("p", "More problems, on which every metric is evaluated (the whole "
+                       "problem is split as a run would, seed 0, 70 % input): "
+                       + ", ".join(f"{p.name} (`{Path(p.source).name}`)" for p in added) + "."))
     if notes:
         blocks.append(("p", "Not shown, and why:"))
         blocks.append(("list", notes))
