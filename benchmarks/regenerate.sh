@@ -60,8 +60,16 @@ COMMIT="$(git rev-parse --short HEAD)$(git status --porcelain -- gpsr kernels cl
     echo
 } > "$LOG"
 
+quoted() {  # the command as one could paste it
+    local words=() word safe='^[A-Za-z0-9_./:,=+*>-]+$'
+    for word in "$@"; do
+        if [[ "$word" =~ $safe ]]; then words+=("$word"); else words+=("'$word'"); fi
+    done
+    printf '    %s\n' "${words[*]}"
+}
+
 step() {  # log a command, then run it
-    printf '    %s\n' "$*" >> "$LOG"
+    quoted "$@" >> "$LOG"
     "$@"
 }
 
@@ -91,7 +99,8 @@ step python benchmarks/computed_nb201.py --runs 5 --table "$R/proxies/nb201-prox
 
 # Network builders against the benchmarks' params/FLOPs columns (table for
 # spaces-params-check.md).
-printf '    %s\n' "python benchmarks/check_space_params.py ${PARAMS_LIMIT[*]-} > $R/raw/spaces-params-check.md" >> "$LOG"
+quoted python benchmarks/check_space_params.py ${PARAMS_LIMIT[@]+"${PARAMS_LIMIT[@]}"} \
+    ">" "$R/raw/spaces-params-check.md" >> "$LOG"
 python benchmarks/check_space_params.py ${PARAMS_LIMIT[@]+"${PARAMS_LIMIT[@]}"} \
     > "$R/raw/spaces-params-check.md"
 
@@ -101,7 +110,8 @@ for pair in $MINI; do
     step gpsr bench build --space "$space" --task "$task" --archs "$SECOND_ARCHS" --epochs 2 \
         --seed 0 --train-seed 1 --jobs 2 --resume --out "$R/minibench/$space-$task.csv"
 done
-printf '    %s\n' "gpsr bench report gpsr/shipped/*.csv --second-seed $R/minibench/*.csv --json > $R/raw/minibench-report.json" >> "$LOG"
+quoted gpsr bench report gpsr/shipped/*.csv --second-seed "$R/minibench/*.csv" --json \
+    ">" "$R/raw/minibench-report.json" >> "$LOG"
 gpsr bench report gpsr/shipped/*.csv --second-seed "$R"/minibench/*.csv --json \
     > "$R/raw/minibench-report.json"
 

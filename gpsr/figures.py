@@ -39,9 +39,11 @@ def _annotated_grid(ax, matrix: np.ndarray, limit: float, cmap: str) -> None:
     return image
 
 
-def tau_heatmap(rows: Sequence[str], columns: Sequence[str], taus: np.ndarray) -> bytes:
+def tau_heatmap(rows: Sequence[str], columns: Sequence[str], taus: np.ndarray,
+                breaks: Sequence[int] = ()) -> bytes:
     """Kendall tau of each metric (row) on each problem (column), the best of each column
-    boxed in red, as in the paper's figure 6. ``taus`` is (rows, columns), NaN where unknown."""
+    boxed in red, as in the paper's figure 6. ``taus`` is (rows, columns), NaN where unknown;
+    a black line goes before each column index in ``breaks`` (groups of problems)."""
     taus = np.asarray(taus, dtype=float).reshape(len(rows), len(columns))
     fig = Figure(figsize=(2.8 + 0.85 * len(columns), 1.2 + 0.36 * len(rows)))
     ax = fig.add_subplot()
@@ -54,6 +56,8 @@ def tau_heatmap(rows: Sequence[str], columns: Sequence[str], taus: np.ndarray) -
         if np.isfinite(column).any():
             i = int(np.nanargmax(column))
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
+    for j in breaks:
+        ax.axvline(j - 0.5, color="black", lw=2)
     ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=9)
     ax.set_yticks(range(len(rows)), rows, fontsize=9)
     ax.tick_params(length=0)

@@ -289,15 +289,19 @@ def build_report(
     extra = read_methods(methods) if methods is not None else None
 
     columns: list[str] = []
+    breaks: list[int] = []  # where each run's problems, the --also ones and the rest begin
     for run in runs:
+        breaks.append(len(columns))
         columns += [n for n in run.result["taus"][split] if n not in columns]
     datasets = [run.dataset for run in runs if run.dataset is not None]
+    breaks.append(len(columns))
     for problem in also:
         if problem.name not in columns:
             columns.append(problem.name)
             # Its own proxies and the runs' split settings' defaults: seed 0, 70 % input.
             datasets.append(build_dataset([problem]))
     if extra is not None:
+        breaks.append(len(columns))
         columns += [n for n in extra["problems"] if n not in columns]
         if extra["split"] != split:
             notes.append(f"{methods}: its table is on the {extra['split']} split, the report on "
@@ -362,12 +366,14 @@ def build_report(
     matrix = np.array([[np.nan if everything[r].get(c) is None else everything[r][c]
                         for c in columns] for r in ranked])
     blocks.append(("h2", "Kendall tau of every metric on every problem"))
-    blocks.append(("figure", "tau-heatmap.png", figures.tau_heatmap(ranked, columns, matrix),
+    blocks.append(("figure", "tau-heatmap.png", figures.tau_heatmap(
+        ranked, columns, matrix, sorted({b for b in breaks if 0 < b < len(columns)})),
                    f"Heatmap of Kendall tau on the {split} split: rows are gpsr's metrics, "
                    "other methods and single proxies, columns are problems",
                    f"Kendall tau on the {split} split (as the paper's figure 6). Rows are ordered "
                    "by their mean rank over the problems they have values for; the best of each "
-                   "problem is boxed in red; grey: no value (a proxy the problem lacks, data "
+                   "problem is boxed in red; black lines separate each run's problems and the "
+                   "other problems; grey: no value (a proxy the problem lacks, data "
                    "not found, or a constant column, whose tau is undefined). A gpsr metric on a "
                    "problem outside its run's data is a transfer."))
     blocks += _methods_table(runs, extra, methods, everything, columns, split)
