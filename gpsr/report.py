@@ -70,6 +70,7 @@ def tau_table(title: str, rows: dict[str, dict[str, float | None]], names: Seque
 # self-contained HTML file with the same figures inlined.
 #   ("h1" | "h2" | "h3" | "p", text)       text may hold `code` spans
 #   ("list", [text, ...])
+#   ("code", text)                         shown verbatim
 #   ("table", header, rows, bold)          bold: set of (row, column) cells
 #   ("figure", file name, png bytes, alt text, caption)
 
@@ -288,21 +289,25 @@ def build_report(
     notes = [note for run in runs for note in run.notes]
     extra = read_methods(methods) if methods is not None else None
 
+    # Columns in groups: each run's problems, the --also ones, those only the methods have.
+    groups: list[tuple[str, list[str]]] = []
     columns: list[str] = []
-    breaks: list[int] = []  # where each run's problems, the --also ones and the rest begin
     for run in runs:
-        breaks.append(len(columns))
-        columns += [n for n in run.result["taus"][split] if n not in columns]
+        groups.append((f"the problems of `{run.label}`",
+                       [n for n in run.result["taus"][split] if n not in columns]))
+        columns += groups[-1][1]
     datasets = [run.dataset for run in runs if run.dataset is not None]
-    breaks.append(len(columns))
+    groups.append(("more problems", []))
     for problem in also:
         if problem.name not in columns:
             columns.append(problem.name)
+            groups[-1][1].append(problem.name)
             # Its own proxies and the runs' split settings' defaults: seed 0, 70 % input.
             datasets.append(build_dataset([problem]))
     if extra is not None:
-        breaks.append(len(columns))
-        columns += [n for n in extra["problems"] if n not in columns]
+        groups.append((f"problems only `{Path(methods).name}` has",
+                       [n for n in extra["problems"] if n not in columns]))
+        columns += groups[-1][1]
         if extra["split"] != split:
             notes.append(f"{methods}: its table is on the {extra['split']} split, the report on "
                          f"{split}; its taus on {split} are used where it has them")
@@ -337,11 +342,12 @@ def build_report(
 
     commit = gpsr_commit() or "unknown (not a git checkout)"
     blocks: list[tuple] = [("h1", "gpsr report")]
-    made = [f"Report made at gpsr commit `{commit}`"]
+    blocks.append(("p", f"Report made at gpsr commit `{commit}`"
+                   + (" with:" if command else ".")))
     if command:
-        made.append(f"with `{command}`")
-    blocks.append(("p", " ".join(made) + f". Kendall tau is on the **{split}** split unless "
-                   "a table says otherwise."))
+        blocks.append(("code", command.replace(" --", " \\\n    --")))
+    blocks.append(("p", f"Kendall tau is on the **{split}** split unless a table says "
+                   "otherwise."))
     blocks.append(("list", [
         f"`{run.label}`: {run.result['runs']} run(s), seeds {_seeds(run.result['seeds'])}, "
         f"population {run.result['config']['population_size']}, "
@@ -355,8 +361,8 @@ def build_report(
              and not any(p.name in run.result["taus"][split] for run in runs)]
     if added:
         blocks.append(("p", "More problems, on which every metric is evaluated (the whole "
-                       "problem is split as a run would, seed 0, 70 % input): "
-                       + ", ".join(f"{p.name} (`{Path(p.source).name}`)" for p in added) + "."))
+                       "problem is split as a run would, seed 0, 70 % input):"))
+        blocks.append(("list", [f"{p.name}: `{Path(p.source).name}`" for p in added]))
     if notes:
         blocks.append(("p", "Not shown, and why:"))
         blocks.append(("list", notes))
@@ -366,8 +372,9 @@ def build_report(
     matrix = np.array([[np.nan if everything[r].get(c) is None else everything[r][c]
                         for c in columns] for r in ranked])
     blocks.append(("h2", "Kendall tau of every metric on every problem"))
+    sizes = [len(g) for _, g in groups if g]
     blocks.append(("figure", "tau-heatmap.png", figures.tau_heatmap(
-        ranked, columns, matrix, sorted({b for b in breaks if 0 < b < len(columns)})),
+        ranked, columns, matrix, np.cumsum(sizes)[:-1].tolist()),
                    f"Heatmap of Kendall tau on the {split} split: rows are gpsr's metrics, "
                    "other methods and single proxies, columns are problems",
                    f"Kendall tau on the {split} split (as the paper's figure 6). Rows are ordered "
@@ -376,7 +383,7 @@ def build_report(
                    "other problems; grey: no value (a proxy the problem lacks, data "
                    "not found, or a constant column, whose tau is undefined). A gpsr metric on a "
                    "problem outside its run's data is a transfer."))
-    blocks += _methods_table(runs, extra, methods, everything, columns, split)
+    blocks += _methods_table(runs, extra, methods, everything, groups, split)
 
     for run in runs:
         blocks += _run_blocks(run, split, device)
@@ -398,7 +405,8 @@ def _by_mean_rank(rows: dict[str, dict[str, float | None]], columns: Sequence[st
 
 
 def _methods_table(runs: list[Run], extra: dict | None, methods: str | Path | None,
-                   everything: dict, columns: list[str], split: str) -> list[tuple]:
+                   everything: dict, groups: list[tuple[str, list[str]]],
+                   split: str) -> list[tuple]:
     blocks: list[tuple] = [("h2", "Every method side by side")]
     labels = [f"gpsr: {run.label}" for run in runs]
     seconds: dict[str, float | None] = {
@@ -408,19 +416,23 @@ def _methods_table(runs: list[Run], extra: dict | None, methods: str | Path | No
         labels += [m["name"] for m in extra["methods"]]
         seconds |= {m["name"]: m.get("seconds") for m in extra["methods"]}
     labels += sorted(p for p in everything if p not in labels)
-    values = [[everything[label].get(c) for c in columns] for label in labels]
-    rows = [[label, *map(_fmt, row),
-             "-" if seconds.get(label) is None else f"{seconds[label]:.2f}"]
-            for label, row in zip(labels, values)]
-    bold = {(i, j + 1) for i, j in _bold_best(values)}
-    text = (f"Kendall tau on the {split} split; the best of each problem in bold. seconds: "
-            "for gpsr, the median search seconds of one run")
+    text = (f"Kendall tau on the {split} split, one table per group of problems; the best of "
+            "each problem in bold. seconds: for gpsr, the median search seconds of one run")
     if extra is not None:
         text += (f"; for the other methods, as `{Path(methods).name}` gives them (made at gpsr "
                  f"commit `{extra.get('gpsr_commit', 'unknown')}`, seeds "
                  f"{_seeds(extra.get('seeds', []))})")
     blocks.append(("p", text + ". A single proxy is one row each."))
-    blocks.append(("table", ["metric", *columns, "seconds"], rows, bold))
+    for k, (title, columns) in enumerate((t, c) for t, c in groups if c):
+        values = [[everything[label].get(c) for c in columns] for label in labels]
+        rows = [[label, *map(_fmt, row)] for label, row in zip(labels, values)]
+        if k == 0:
+            for label, row in zip(labels, rows):
+                row.append("-" if seconds.get(label) is None else f"{seconds[label]:.2f}")
+        blocks.append(("h3", title[0].upper() + title[1:]))
+        blocks.append(("table", ["metric", *columns, *(["seconds"] if k == 0 else [])], rows,
+                       {(i, j + 1) for i, j in _bold_best(values)}))
+    columns = [c for _, group in groups for c in group]
     if extra is not None:
         blocks.append(("table", ["method", "follows", "expression"],
                        [[m["name"], m.get("follows") or "-",
@@ -588,6 +600,8 @@ def render_markdown(blocks: Sequence[tuple]) -> str:
             out.append(block[1])
         elif kind == "list":
             out.append("\n".join(f"* {item}" for item in block[1]))
+        elif kind == "code":
+            out.append(f"```\n{block[1]}\n```")
         elif kind == "table":
             _, header, rows, bold = block
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -613,6 +627,7 @@ body { font-family: system-ui, sans-serif; max-width: 1180px; margin: 2em auto; 
        color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #3182bd; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+pre { background: #f3f3f3; padding: .6em; overflow-x: auto; }
 code { background: #f3f3f3; padding: 0 .2em; word-break: break-word; font-size: 90%; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 90%; display: block;
         overflow-x: auto; }
@@ -637,6 +652,8 @@ def render_html(blocks: Sequence[tuple], title: str = "gpsr report") -> str:
         elif kind == "list":
             out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block[1])
                        + "</ul>")
+        elif kind == "code":
+            out.append(f"<pre><code>{html.escape(block[1], quote=False)}</code></pre>")
         elif kind == "table":
             _, header, rows, bold = block
             head = "".join(f"<th>{_inline_html(h)}</th>" for h in header)

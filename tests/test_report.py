@@ -152,7 +152,9 @@ def test_insight_table_uses_the_chosen_expressions_proxies(report_dir, run_dir):
 def test_also_evaluates_each_runs_metric_on_more_problems(run_dir, tmp_path):
     other = shipped_problems(["MINIMACRO-DIGITS-CLASS"])[0]
     blocks, _ = build_report([run_dir], device="cpu", also=[other])
-    table = next(b for b in blocks if b[0] == "table" and b[1][0] == "metric")
+    table = next(b for b in blocks if b[0] == "table" and b[1][0] == "metric"
+                 and "MINIMACRO-DIGITS-CLASS" in b[1])
+    assert "More problems" in [b[1] for b in blocks if b[0] == "h3"]
     column = table[1].index("MINIMACRO-DIGITS-CLASS")
     run = load_run(run_dir)
     tau = gpsr.evaluate(run.expression, gpsr.build_dataset([other]), "cpu")["test"]
