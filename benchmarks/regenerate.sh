@@ -33,16 +33,19 @@ while [ $# -gt 0 ]; do
 done
 NBSZ="${GPSR_SHARED:-../shared}/data/nas-bench-suite-zero"
 PROBLEMS=NB101-CF10,NB201-CF10,NB301-CF10
-MINI="minimicro:digits-class minimacro:digits-class mini201:digits-rotation minimicro:digits-rotation"
+MINI="minimicro:digits-class minimacro:digits-class"
+MINI+=" mini201:digits-rotation minimicro:digits-rotation"
 
 if [ "$QUICK" = 1 ]; then
     R="${OUT:-/tmp/gpsr-results-quick}"
     REPEATS=1; RUNS=2; SEARCH=(--population 20 --generations 3); SEEDS=1
-    NB201_ARCHS=12; AGREE_ARCHS=2; SPEED_NETS=1; PARAMS_LIMIT=(--limit 2); SECOND_ARCHS=10
+    NB201_ARCHS=12; AGREE_ARCHS=2; SPEED_NETS=1; SPEED_REPEATS=1; PARAMS_LIMIT=(--limit 2)
+    SECOND_ARCHS=10
 else
     R="${OUT:-results}"
     REPEATS=15; RUNS=31; SEARCH=(); SEEDS=10
-    NB201_ARCHS=1000; AGREE_ARCHS=300; SPEED_NETS=10; PARAMS_LIMIT=(); SECOND_ARCHS=30
+    NB201_ARCHS=1000; AGREE_ARCHS=300; SPEED_NETS=10; SPEED_REPEATS=3; PARAMS_LIMIT=()
+    SECOND_ARCHS=30
 fi
 if [ "$FRESH" = 1 ]; then
     rm -f "$R/proxies/nb201-proxies.csv" "$R"/minibench/*.csv
@@ -91,8 +94,8 @@ uptime >> "$R/core-load.txt"
 # Live proxies: against the logged values, their speed, and gpsr's own NB201 table.
 step python benchmarks/proxy_agreement.py --archs "$AGREE_ARCHS" --seed 0 --workers 2 \
     --out "$R/proxy-agreement"
-step python benchmarks/proxy_speed.py --nets "$SPEED_NETS" --threads 2 --seed 0 \
-    --out "$R/proxy-speed.json"
+step python benchmarks/proxy_speed.py --nets "$SPEED_NETS" --repeats "$SPEED_REPEATS" \
+    --threads 2 --seed 0 --out "$R/proxy-speed.json"
 step gpsr proxies-table --space nb201 --archs "$NB201_ARCHS" --seed 0 --jobs 2 --resume \
     --out "$R/proxies/nb201-proxies.csv"
 step python benchmarks/computed_nb201.py --runs 5 --table "$R/proxies/nb201-proxies.csv"
