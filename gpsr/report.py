@@ -105,6 +105,10 @@ def gpsr_commit() -> str | None:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
+    top = git("rev-parse", "--show-toplevel")
+    # An installed copy may sit inside some other repository (a venv in a project folder).
+    if top is None or Path(top).resolve() != root:
+        return None
     head = git("rev-parse", "--short", "HEAD")
     if head is None:
         return None
@@ -214,11 +218,26 @@ def read_methods(path: str | Path) -> dict:
             raise GpsrError(f"{path}: method {method['name']!r}: 'taus' must be "
                             "{split: {problem: tau or null}}")
         for split_taus in taus.values():
-            for problem, tau in split_taus.items():
-                if tau is not None and not isinstance(tau, (int, float)):
-                    raise GpsrError(f"{path}: method {method['name']!r}: tau of {problem} "
-                                    f"is {tau!r}")
+            _check_taus(split_taus, f"{path}: method {method['name']!r}")
+        seconds = method.get("seconds")
+        if seconds is not None and not _is_number(seconds):
+            raise GpsrError(f"{path}: method {method['name']!r}: seconds is {seconds!r}")
+    held_out = methods.get("leave_one_out") or {}
+    if not isinstance(held_out, dict) or not all(isinstance(v, dict) for v in held_out.values()):
+        raise GpsrError(f"{path}: 'leave_one_out' must be {{method: {{problem: tau}}}}")
+    for name, taus in held_out.items():
+        _check_taus(taus, f"{path}: leave_one_out of {name!r}")
     return methods
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_taus(taus: dict, where: str) -> None:
+    for problem, tau in taus.items():
+        if tau is not None and not _is_number(tau):
+            raise GpsrError(f"{where}: tau of {problem} is {tau!r}")
 
 
 def _seeds(seeds: Sequence[int]) -> str:

@@ -194,6 +194,14 @@ def test_bad_inputs_are_one_line_errors(tmp_path, run_dir):
     bad.write_text(json.dumps({"problems": [], "split": "test", "methods": [{"name": "m"}]}))
     with pytest.raises(GpsrError, match=r"methods.json: method 'm': 'taus' must be"):
         read_methods(bad)
+    bad.write_text(json.dumps({"problems": [], "split": "test", "methods": [
+        {"name": "m", "taus": {"test": {"P": 0.5}}, "seconds": "fast"}]}))
+    with pytest.raises(GpsrError, match=r"method 'm': seconds is 'fast'"):
+        read_methods(bad)
+    bad.write_text(json.dumps({"problems": [], "split": "test", "methods": [],
+                               "leave_one_out": {"m": {"P": "high"}}}))
+    with pytest.raises(GpsrError, match=r"leave_one_out of 'm': tau of P is 'high'"):
+        read_methods(bad)
     res = invoke("report", run_dir, "--methods", bad, "--out", tmp_path / "page")
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     res = invoke("report", run_dir, "--split", "validation", "--out", tmp_path / "page")
