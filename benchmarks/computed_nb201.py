@@ -72,7 +72,8 @@ def main() -> None:
         f"## Synthesis over both problems ({args.runs} runs, population 100, 50 generations)",
         "",
         f"`python benchmarks/computed_nb201.py --runs {args.runs}` (numba threads "
-        f"{numba.get_num_threads()}, seeds 0-{args.runs - 1}, gpsr commit {gpsr_commit()}); "
+        f"{numba.get_num_threads()}, seeds {'0' if args.runs == 1 else f'0-{args.runs - 1}'}, "
+        f"gpsr commit {gpsr_commit()}); "
         "full output in `synthesis/result.json`.",
         "",
         f"Chosen expression: `{report['expression']['infix']}`",
