@@ -19,6 +19,7 @@ import numba
 import gpsr
 from gpsr.data import join_accuracies, shared_dir
 from gpsr.kernels.kendall import kendall_tau
+from gpsr.report import gpsr_commit
 
 TABLE = Path("results/proxies/nb201-proxies.csv")
 
@@ -26,19 +27,21 @@ TABLE = Path("results/proxies/nb201-proxies.csv")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--table", type=Path, default=TABLE,
+                        help="proxy table; README.md, proxy-taus.json and synthesis/ go beside it")
     args = parser.parse_args()
     shared = shared_dir()
     if shared is None:
         raise SystemExit("shared data not found; set GPSR_SHARED")
     nbsz = shared / "data" / "nas-bench-suite-zero"
     problems = [
-        join_accuracies(TABLE, nbsz / "extra" / "nb201-cifar10.final-zen-all15625.csv"),
-        join_accuracies(TABLE, nbsz / "nb201-cifar100.csv"),
+        join_accuracies(args.table, nbsz / "extra" / "nb201-cifar10.final-zen-all15625.csv"),
+        join_accuracies(args.table, nbsz / "nb201-cifar100.csv"),
     ]
     taus = {p.name: {q: float(kendall_tau(p.column(q), p.accuracy)) for q in p.proxies}
             for p in problems}
     dataset = gpsr.build_dataset(problems)
-    out = TABLE.parent / "synthesis"
+    out = args.table.parent / "synthesis"
     shutil.rmtree(out, ignore_errors=True)  # a fresh synthesis over the table as it is now
     result = gpsr.synthesize(dataset, gpsr.SearchConfig(random_state=0), runs=args.runs,
                              executor=gpsr.make_executor("local", jobs=2), out=out)
@@ -69,7 +72,9 @@ def main() -> None:
         f"## Synthesis over both problems ({args.runs} runs, population 100, 50 generations)",
         "",
         f"`python benchmarks/computed_nb201.py --runs {args.runs}` (numba threads "
-        f"{numba.get_num_threads()}); full output in `synthesis/result.json`.",
+        f"{numba.get_num_threads()}, seeds {'0' if args.runs == 1 else f'0-{args.runs - 1}'}, "
+        f"gpsr commit {gpsr_commit()}); "
+        "full output in `synthesis/result.json`.",
         "",
         f"Chosen expression: `{report['expression']['infix']}`",
         "",
@@ -82,8 +87,8 @@ def main() -> None:
     best = report["best_single_proxy"]
     lines.append("| best single proxy (test) | " + " | ".join(
         f"{best[n]['proxy']} {best[n]['test']:.3f}" for n in dataset.names) + " |")
-    (TABLE.parent / "README.md").write_text("\n".join(lines) + "\n")
-    (TABLE.parent / "proxy-taus.json").write_text(json.dumps(taus, indent=1))
+    (args.table.parent / "README.md").write_text("\n".join(lines) + "\n")
+    (args.table.parent / "proxy-taus.json").write_text(json.dumps(taus, indent=1))
     print("\n".join(lines))
 
 

@@ -33,7 +33,7 @@ from gpsr.data import shared_dir
 from gpsr.fitness import TauScorer
 from gpsr.functions import clean_terminal_values
 from gpsr.genetic import SearchConfig, evolve
-from gpsr.report import taus_by_split
+from gpsr.report import gpsr_commit, taus_by_split
 
 PROBLEMS = ["NB101-CF10", "NB201-CF10", "NB301-CF10"]
 
@@ -140,6 +140,7 @@ def main() -> None:
     result = {
         "problems": dataset.describe(),
         "seeds": args.seeds,
+        "gpsr_commit": gpsr_commit(),
         "numba_threads_all": all_threads,
         "summary": summary,
         "runs": rows,
@@ -150,7 +151,8 @@ def main() -> None:
         "# gpsr vs gplearn (same problems, split, primitives and budget)",
         "",
         f"Seeds 0-{args.seeds - 1}; command: `python benchmarks/gplearn_vs_gpsr.py "
-        f"--seeds {args.seeds}`. Search seconds exclude loading and start-up.",
+        f"--seeds {args.seeds}`; gpsr commit {result['gpsr_commit']}. Search seconds exclude "
+        "loading and start-up.",
         "",
         "| engine | median s/run | speedup | " + " | ".join(
             f"{n} test tau mean ± std" for n in dataset.names) + " |",

@@ -19,6 +19,7 @@ from gpsr.cli.common import (
     err_console,
     friendly,
 )
+from gpsr.cli.report import report as report_command
 from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import make_executor
@@ -30,6 +31,7 @@ from gpsr.search import GENERATION_HEADER, read_result
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthesize zero-cost NAS proxies by symbolic regression.")
 app.add_typer(bench_app, name="bench")
+app.command("report")(report_command)
 
 
 def _print_version(value: bool) -> None:

@@ -28,7 +28,7 @@ from gpsr.expressions import Expression, parse
 from gpsr.fitness import Equation1, TauScorer
 from gpsr.genetic import RunState, SearchConfig, evolve
 from gpsr.kernels.kendall import warm_up
-from gpsr.report import SPLITS, best_single_proxies, tau_dict, taus_by_split
+from gpsr.report import SPLITS, best_single_proxies, gpsr_commit, tau_dict, taus_by_split
 
 NON_FINITE_POLICY = (
     "protected div/log/sqrt return -1e7 where their input breaks the constraint; any NaN "
@@ -216,6 +216,7 @@ def synthesize(
     }
     report = {
         "gpsr_version": __version__,
+        "gpsr_commit": gpsr_commit(),
         "config": config.to_dict(),
         "runs": runs,
         "seeds": [r["seed"] for r in records],
