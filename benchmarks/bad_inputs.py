@@ -25,6 +25,7 @@ import argparse
 import functools
 import json
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,6 @@ class Case:
     files: dict[str, FileSpec] = field(default_factory=dict)  # relative to {tmp}
     call: Callable[[Path], object] | None = None  # Python API case: call(tmp)
     absent: tuple[str, ...] = ()  # paths (relative to {tmp}) that must not exist afterwards
-    slow: bool = False
     needs: str | None = None  # "no-cuda": skipped where CUDA is available
 
     @property
@@ -806,11 +806,9 @@ def skip_reason(case: Case) -> str | None:
     return None
 
 
-def run_battery(cases: list[Case], quick: bool = False) -> list[dict]:
+def run_battery(cases: list[Case]) -> list[dict]:
     rows = []
     for case in cases:
-        if quick and case.slow:
-            continue
         reason = skip_reason(case)
         if reason:
             rows.append({"id": case.id, "command": case.command, "status": "skipped",
@@ -880,19 +878,18 @@ def write_markdown(rows: list[dict], path: Path, command: str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bad-inputs.md")
-    parser.add_argument("--quick", action="store_true", help="Leave out the slow cases.")
     parser.add_argument("--only", help="Run only cases whose id contains this.")
     parser.add_argument("--before", type=Path, help="This script's printed table from an "
                         "older gpsr, to compare with (its label: --before-label).")
     parser.add_argument("--before-label", default="an older gpsr")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or args.only in c.id]
-    rows = run_battery(cases, args.quick)
+    rows = run_battery(cases)
     ran = [r for r in rows if r["status"] != "skipped"]
     print(f"\n{sum(r['status'] == 'clean' for r in ran)} of {len(ran)} handled cleanly")
     if not args.only:
         before = (args.before_label, read_log(args.before)) if args.before else None
-        command = " ".join(["python", "benchmarks/bad_inputs.py", *sys.argv[1:]])
+        command = shlex.join(["python", "benchmarks/bad_inputs.py", *sys.argv[1:]])
         write_markdown(rows, args.out, command, before)
         print(f"wrote {args.out}")
 
