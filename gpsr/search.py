@@ -24,7 +24,7 @@ from gpsr.data import Dataset, Problem
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor
 from gpsr.expressions import Expression, parse
-from gpsr.fitness import Equation1, TauScorer
+from gpsr.fitness import TauScorer, make_fitness
 from gpsr.genetic import RunState, SearchConfig, evolve
 from gpsr.kernels.kendall import warm_up
 from gpsr.report import SPLITS, best_single_proxies, tau_dict, taus_by_split
@@ -119,8 +119,8 @@ def synthesize(
 ) -> SynthesisResult:
     """Run ``runs`` seeded searches (seeds ``config.random_state + k``) and pick the final metric.
 
-    The final metric is the run winner with the highest equation-1 score among the
-    runs' winners on the input split (paper, section 4.1).
+    The final metric is the run winner with the highest equation-1 score (or the config's
+    other fitness) among the runs' winners on the input split (paper, section 4.1).
     """
     config = config or SearchConfig()
     if runs < 1:
@@ -151,7 +151,7 @@ def synthesize(
 
     scorer = TauScorer(input_problems, dataset.proxies, config.device)
     final_taus = scorer.taus(finals)
-    eq1 = Equation1(len(dataset.names))
+    eq1 = make_fitness(config.fitness, len(dataset.names), config.fitness_weights)
     eq1.observe(final_taus)
     scores = eq1.score(final_taus)
     chosen = int(np.lexsort(([e.size for e in finals], -scores))[0])
