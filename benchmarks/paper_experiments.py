@@ -77,6 +77,7 @@ def early(name: str) -> Problem:
 class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.runs, self.jobs, self.seed = args.runs, args.jobs, args.seed
+        self.runs_for = {k: int(v) for k, v in (x.split("=") for x in args.runs_for or [])}
         self.out, self.work = Path(args.out), Path(args.work)
         self.out.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
@@ -98,8 +99,9 @@ class Context:
 
 
 def command_line(name: str, args: argparse.Namespace) -> str:
+    extra = "".join(f" --runs-for {x}" for x in args.runs_for or [] if x.startswith(name + "="))
     return (f"python benchmarks/paper_experiments.py --runs {args.runs} --jobs {args.jobs} "
-            f"--seed {args.seed} --out {args.out} --only {name}")
+            f"--seed {args.seed} --out {args.out} --only {name}{extra}")
 
 
 def tau_on(expression: str, problem: Problem, split_dataset: gpsr.Dataset | None = None,
@@ -121,8 +123,9 @@ def _none(x: float) -> float | None:
 
 
 # ---- experiments ---------------------------------------------------------------------------
-def run_compare(ctx: Context, args, name: str, problems: list[Problem], runs: int) -> None:
+def run_compare(ctx: Context, args, name: str, problems: list[Problem]) -> None:
     dataset = build_dataset(problems)
+    runs = ctx.runs_for.get(name, ctx.runs)
     start = time.perf_counter()
     result = compare(problems, ALL_METHODS, runs=runs, seed=ctx.seed, executor=ctx.executor,
                      journal=ctx.work / f"{name}.jsonl", dataset=dataset,
@@ -134,19 +137,19 @@ def run_compare(ctx: Context, args, name: str, problems: list[Problem], runs: in
 
 
 def exp_compare_cifar10(ctx, args):
-    run_compare(ctx, args, "compare-cifar10", shared_problems(CIFAR10), ctx.runs)
+    run_compare(ctx, args, "compare-cifar10", shared_problems(CIFAR10))
 
 
 def exp_compare_nb201(ctx, args):
-    run_compare(ctx, args, "compare-nb201-computed", computed_nb201(), ctx.runs)
+    run_compare(ctx, args, "compare-nb201-computed", computed_nb201())
 
 
 def exp_compare_tnb101(ctx, args):
-    run_compare(ctx, args, "compare-tnb101", shared_problems(TNB101), ctx.runs)
+    run_compare(ctx, args, "compare-tnb101", shared_problems(TNB101))
 
 
 def exp_compare_mini(ctx, args):
-    run_compare(ctx, args, "compare-mini", shipped_problems(), ctx.runs)
+    run_compare(ctx, args, "compare-mini", shipped_problems())
 
 
 def _per_run(report: dict, split: str = "test") -> dict[str, list[float | None]]:
@@ -307,6 +310,8 @@ def main() -> None:
     parser.add_argument("--out", default="results/peers")
     parser.add_argument("--work", default="runs/peers")
     parser.add_argument("--only", action="append", choices=list(EXPERIMENTS))
+    parser.add_argument("--runs-for", action="append", metavar="NAME=RUNS",
+                        help="SR runs per fit for one compare experiment (default: --runs).")
     parser.add_argument("--render", action="store_true", help="Only rewrite README.md.")
     args = parser.parse_args()
     ctx = Context(args)

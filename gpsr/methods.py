@@ -145,8 +145,11 @@ class RankAggregationRule(ScoringRule):
             f"log(rank({'-' if s < 0 else ''}{p})/m)" for p, s in zip(proxies, self.signs)))
 
     def score(self, values: np.ndarray) -> np.ndarray:
-        x = clean(values) * self.signs
-        # Ties share their average rank: a block of failed (sentinel) rows ties at the bottom.
+        values = np.asarray(values, dtype=np.float64)
+        failed = ~np.isfinite(values) | (values <= FAILURE_SENTINEL)
+        # A failed computation ranks below every valid value whatever the proxy's
+        # orientation; failed rows tie with each other and share their average rank.
+        x = np.where(failed, -np.inf, values * self.signs)
         ranks = np.column_stack([rankdata(x[:, k]) for k in range(x.shape[1])])
         return np.log(ranks / len(x)).sum(axis=1)
 
