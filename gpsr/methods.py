@@ -584,7 +584,8 @@ def compare(
     ``dataset`` (default: :func:`build_dataset` of ``problems``) fixes the terminal set,
     split and sentinel policy. With ``journal`` (a JSON-lines file) every finished fit is
     kept, and the same call continues an interrupted comparison. Returns the comparison in
-    the schema ``gpsr report`` reads (see ``results/peers/README.md``).
+    the schema ``gpsr report`` reads (README.md, "Comparing with other ways to combine
+    proxies").
     """
     from gpsr.executor import LocalExecutor
     from gpsr.journal import read_journal, run_journaled

@@ -26,7 +26,7 @@ from gpsr.methods import (
 #: Depth 1 allowed, so that ``a + b`` itself is a tree the search can meet early.
 SMALL_SR = SearchConfig(population_size=30, generations=8, min_depth=1, init_depth=(1, 3))
 #: A short Bayesian optimization: each step refits a Gaussian process.
-SHORT_BO = {"initial": 6, "iterations": 12, "candidates": 500}
+SHORT_BO = {"initial": 6, "iterations": 8, "candidates": 300}
 
 
 def problem(name: str, accuracy_of, n: int = 240, seed: int = 0, scale: float = 1.0) -> Problem:
