@@ -78,6 +78,8 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.runs, self.jobs, self.seed = args.runs, args.jobs, args.seed
         self.runs_for = {k: int(v) for k, v in (x.split("=") for x in args.runs_for or [])}
+        self.loo_runs = args.loo_runs
+        self.experiment = ""
         self.out, self.work = Path(args.out), Path(args.work)
         self.out.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
@@ -86,8 +88,9 @@ class Context:
     def synth(self, name: str, dataset: gpsr.Dataset, **config) -> dict:
         """31 (``--runs``) seeded runs into a resumable run folder; the result report."""
         cfg = gpsr.SearchConfig(random_state=self.seed, **config)
+        runs = self.runs_for.get(self.experiment, self.runs)
         start = time.perf_counter()
-        result = synthesize(dataset, cfg, self.runs, self.executor, self.work / name)
+        result = synthesize(dataset, cfg, runs, self.executor, self.work / f"{name}-{runs}")
         report = result.report
         report["seconds_this_call"] = time.perf_counter() - start
         return report
@@ -100,6 +103,7 @@ class Context:
 
 def command_line(name: str, args: argparse.Namespace) -> str:
     extra = "".join(f" --runs-for {x}" for x in args.runs_for or [] if x.startswith(name + "="))
+    extra += f" --loo-runs {args.loo_runs}" if args.loo_runs and name.startswith("compare") else ""
     return (f"python benchmarks/paper_experiments.py --runs {args.runs} --jobs {args.jobs} "
             f"--seed {args.seed} --out {args.out} --only {name}{extra}")
 
@@ -126,10 +130,12 @@ def _none(x: float) -> float | None:
 def run_compare(ctx: Context, args, name: str, problems: list[Problem]) -> None:
     dataset = build_dataset(problems)
     runs = ctx.runs_for.get(name, ctx.runs)
+    loo_runs = ctx.loo_runs or runs
     start = time.perf_counter()
     result = compare(problems, ALL_METHODS, runs=runs, seed=ctx.seed, executor=ctx.executor,
                      journal=ctx.work / f"{name}.jsonl", dataset=dataset,
-                     on_progress=lambda d, n: print(f"{name}: {d}/{n} fits", flush=True))
+                     on_progress=lambda d, n: print(f"{name}: {d}/{n} fits", flush=True),
+                     loo_runs=loo_runs)
     result["wall_seconds_this_call"] = time.perf_counter() - start
     result["means"] = mean_taus(result)
     result["sources"] = {p.name: p.source for p in problems}
@@ -311,13 +317,16 @@ def main() -> None:
     parser.add_argument("--work", default="runs/peers")
     parser.add_argument("--only", action="append", choices=list(EXPERIMENTS))
     parser.add_argument("--runs-for", action="append", metavar="NAME=RUNS",
-                        help="SR runs per fit for one compare experiment (default: --runs).")
+                        help="SR runs per fit in one experiment (default: --runs).")
+    parser.add_argument("--loo-runs", type=int, default=None,
+                        help="SR runs per leave-one-out fit (default: the experiment's runs).")
     parser.add_argument("--render", action="store_true", help="Only rewrite README.md.")
     args = parser.parse_args()
     ctx = Context(args)
     if not args.render:
         for name in args.only or EXPERIMENTS:
             start = time.perf_counter()
+            ctx.experiment = name
             EXPERIMENTS[name](ctx, args)
             print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
     from render_peers import render  # beside this script

@@ -576,6 +576,7 @@ def compare(
     config: SearchConfig | None = None,
     dataset: Dataset | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    loo_runs: int | None = None,
 ) -> dict:
     """Every method in ``methods`` fitted on the input splits of ``problems`` and measured on
     every split, and, with ``leave_one_out``, fitted on all problems but one and measured
@@ -583,7 +584,8 @@ def compare(
 
     ``dataset`` (default: :func:`build_dataset` of ``problems``) fixes the terminal set,
     split and sentinel policy. With ``journal`` (a JSON-lines file) every finished fit is
-    kept, and the same call continues an interrupted comparison. Returns the comparison in
+    kept, and the same call continues an interrupted comparison. ``loo_runs`` (default
+    ``runs``) is the number of SR runs of each leave-one-out fit. Returns the comparison in
     the schema ``gpsr report`` reads (README.md, "Comparing with other ways to combine
     proxies").
     """
@@ -598,7 +600,8 @@ def compare(
     tasks = [CompareTask(m, dataset, None, runs, seed, config) for m in methods]
     if leave_one_out:
         splits = leave_one_out_splits(dataset.problems, dataset)
-        tasks += [CompareTask(m, train, held, runs, seed, config)
+        loo_runs = loo_runs or runs
+        tasks += [CompareTask(m, train, held, loo_runs, seed, config)
                   for m in methods for train, held in splits]
     if journal is None:
         records = {}
@@ -609,17 +612,18 @@ def compare(
     else:
         journal = Path(journal)
         settings = {"problems": dataset.names, "proxies": list(dataset.proxies),
-                    "split_seed": dataset.split_seed, "runs": runs, "seed": seed,
+                    "split_seed": dataset.split_seed, "runs": runs,
+                    "loo_runs": loo_runs or runs, "seed": seed,
                     "sentinel_policy": dataset.sentinel_policy,
                     "config": (config or SearchConfig()).to_dict()}
         done = read_journal(journal, settings, "key") if journal.exists() else {}
         records = run_journaled(journal, settings, tasks, lambda t: t.key, run_compare_task,
                                 executor, "key", done, on_progress)
-    return _comparison(dataset, methods, records, runs, seed, leave_one_out)
+    return _comparison(dataset, methods, records, runs, seed, leave_one_out, loo_runs or runs)
 
 
 def _comparison(dataset: Dataset, methods: Sequence[str], records: dict[str, dict],
-                runs: int, seed: int, leave_one_out: bool) -> dict:
+                runs: int, seed: int, leave_one_out: bool, loo_runs: int) -> dict:
     rows = []
     for name in methods:
         r = records[f"{name}|-"]
@@ -638,6 +642,8 @@ def _comparison(dataset: Dataset, methods: Sequence[str], records: dict[str, dic
     out |= {"gpsr_commit": gpsr_commit(),
             "seeds": list(range(seed, seed + runs)) if sr_methods else [seed],
             "runs": runs, "proxies": list(dataset.proxies), "data": dataset.describe()}
+    if leave_one_out:
+        out["leave_one_out_runs"] = loo_runs
     return out
 
 
