@@ -19,6 +19,7 @@ from gpsr.cli.common import (
     err_console,
     friendly,
 )
+from gpsr.cli.compare import compare
 from gpsr.cli.report import report as report_command
 from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
@@ -32,6 +33,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthesize zero-cost NAS proxies by symbolic regression.")
 app.add_typer(bench_app, name="bench")
 app.command("report")(report_command)
+app.command("compare")(compare)
 
 
 def _print_version(value: bool) -> None:
@@ -50,6 +52,7 @@ def _options(
     ] = False,
 ) -> None:
     """Synthesize zero-cost NAS proxies by symbolic regression."""
+
 
 DataOpt = Annotated[
     list[Path] | None,

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gpsr.data import Problem
+from gpsr.errors import GpsrError
 from gpsr.expressions import Expression
 from gpsr.functions import FUSED_OPERATORS
 from gpsr.kernels.evaluate import PopulationEvaluator
@@ -221,3 +222,48 @@ class Equation1:
         eq.low = np.array(state["low"], dtype=np.float64)
         eq.high = np.array(state["high"], dtype=np.float64)
         return eq
+
+
+class WeightedTaus:
+    """A fixed weighted sum of per-problem taus, the fitness of Auto-Prox (Wei et al., AAAI
+    2024: a hand-weighted sum of correlations over several datasets); equal weights ``1/n``
+    give the plain mean tau. Unlike equation 1 it has no moving bounds, so ``observe`` keeps
+    nothing."""
+
+    def __init__(self, weights: Sequence[float]) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64)
+
+    def observe(self, taus: np.ndarray) -> None:
+        pass
+
+    def score(self, taus: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(np.atleast_2d(taus), nan=0.0) @ self.weights
+
+    def state(self) -> dict:
+        return {"weights": self.weights.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> WeightedTaus:
+        return cls(state["weights"])
+
+
+FITNESSES = ("equation1", "weighted", "mean")
+
+
+def make_fitness(kind: str, n_problems: int,
+                 weights: Sequence[float] = ()) -> Equation1 | WeightedTaus:
+    """The fitness over ``n_problems`` problems named by ``SearchConfig.fitness``."""
+    if kind == "equation1":
+        return Equation1(n_problems)
+    if kind == "mean":
+        return WeightedTaus(np.full(n_problems, 1.0 / n_problems))
+    if kind == "weighted":
+        if len(weights) != n_problems:
+            raise GpsrError(f"fitness 'weighted' needs one weight per problem: got "
+                            f"{len(weights)} weights for {n_problems} problems")
+        return WeightedTaus(weights)
+    raise GpsrError(f"unknown fitness {kind!r} (use {', '.join(FITNESSES)})")
+
+
+def fitness_from_state(kind: str, state: dict) -> Equation1 | WeightedTaus:
+    return Equation1.from_state(state) if kind == "equation1" else WeightedTaus.from_state(state)

@@ -3,6 +3,7 @@
 The procedure is the paper's (section 3.5, appendix D): binary tournaments pick
 N parents, variation makes N offspring, and binary tournaments over the 2N
 parents + offspring keep N survivors, so the best expression is never lost.
+``survival="generational"`` is EZNAS's procedure instead (offspring replace parents).
 
 Reading of table 10. Its probabilities (crossover 0.7, subtree 0.1, hoist 0.5,
 point 0.1) sum to 1.4, so they cannot be gplearn's mutually exclusive choices.
@@ -25,9 +26,18 @@ import numpy as np
 
 from gpsr.errors import GpsrError
 from gpsr.expressions import MAX_DEPTH, Expression, parse
-from gpsr.fitness import Equation1, TauScorer
+from gpsr.fitness import (
+    FITNESSES,
+    Equation1,
+    TauScorer,
+    WeightedTaus,
+    fitness_from_state,
+    make_fitness,
+)
 from gpsr.functions import DEFAULT_FUNCTION_SET, PRIMITIVES
 from gpsr.kernels.evaluate import resolve_device, single_threaded_torch
+
+SURVIVALS = ("elitist", "generational")
 
 
 @dataclass
@@ -49,11 +59,23 @@ class SearchConfig:
     parsimony_tiebreak: bool = True
     random_state: int = 0
     device: str = "auto"
+    #: "elitist" (the paper's: parents and offspring compete for survival) or "generational"
+    #: (EZNAS, Akhauri et al. NeurIPS 2022: offspring replace their parents).
+    survival: str = "elitist"
+    #: "equation1" (the paper's), "mean" (plain mean tau) or "weighted" (Auto-Prox style:
+    #: ``fitness_weights``, one per problem, fixed).
+    fitness: str = "equation1"
+    fitness_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         self.init_depth = tuple(self.init_depth)
         self.function_set = tuple(self.function_set)
+        self.fitness_weights = tuple(float(w) for w in self.fitness_weights)
         checks = [
+            (self.survival in SURVIVALS,
+             f"survival {self.survival!r} is not one of {', '.join(SURVIVALS)}"),
+            (self.fitness in FITNESSES,
+             f"fitness {self.fitness!r} is not one of {', '.join(FITNESSES)}"),
             (self.population_size >= 2, "population_size must be at least 2"),
             (self.population_size % 2 == 0, "population_size must be even (pairs of parents)"),
             (self.generations >= 0, "generations must be >= 0"),
@@ -85,6 +107,7 @@ class SearchConfig:
         d = asdict(self)
         d["init_depth"] = list(self.init_depth)
         d["function_set"] = list(self.function_set)
+        d["fitness_weights"] = list(self.fitness_weights)
         return d
 
 
@@ -291,7 +314,7 @@ def _evolve(
     terminals = scorer.evaluator.proxies
     rng = np.random.default_rng(seed)
     factory = TreeFactory(config, terminals, rng)
-    eq1 = Equation1(len(scorer.names))
+    eq1 = make_fitness(config.fitness, len(scorer.names), config.fitness_weights)
     if resume is None:
         population = factory.initial_population()
         taus = scorer.taus(population)
@@ -304,7 +327,7 @@ def _evolve(
         state = resume
         population = [parse(s, terminals) for s in state.population]
         taus = np.array(state.taus, dtype=np.float64).reshape(len(population), len(scorer.names))
-        eq1 = Equation1.from_state(state.bounds)
+        eq1 = fitness_from_state(config.fitness, state.bounds)
         rng.bit_generator.state = state.rng_state
     n = config.population_size
     for gen in range(state.generation + 1, config.generations + 1):
@@ -314,13 +337,16 @@ def _evolve(
         offspring = factory.vary([population[i] for i in parent_idx])
         off_taus = scorer.taus(offspring)
         eq1.observe(off_taus)
-        union = population + offspring
-        union_taus = np.vstack([taus, off_taus])
-        union_sizes = np.array([e.size for e in union])
-        keep = tournament(eq1.score(union_taus), union_sizes, config.tournament_size, n, rng,
-                          config.parsimony_tiebreak)
-        population = [union[i] for i in keep]
-        taus = union_taus[keep]
+        if config.survival == "generational":
+            population, taus = offspring, off_taus
+        else:
+            union = population + offspring
+            union_taus = np.vstack([taus, off_taus])
+            union_sizes = np.array([e.size for e in union])
+            keep = tournament(eq1.score(union_taus), union_sizes, config.tournament_size, n,
+                              rng, config.parsimony_tiebreak)
+            population = [union[i] for i in keep]
+            taus = union_taus[keep]
         _record(state, population, taus, eq1, rng, gen)
         if on_generation:
             on_generation(state)
@@ -329,8 +355,8 @@ def _evolve(
     return population[best], state
 
 
-def _record(state: RunState, population: list[Expression], taus: np.ndarray, eq1: Equation1,
-            rng: np.random.Generator, gen: int) -> None:
+def _record(state: RunState, population: list[Expression], taus: np.ndarray,
+            eq1: Equation1 | WeightedTaus, rng: np.random.Generator, gen: int) -> None:
     scores = eq1.score(taus)
     best = int(np.argmax(scores))
     state.generation = gen

@@ -25,7 +25,7 @@ from gpsr.data import Dataset, Problem, read_json
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor
 from gpsr.expressions import Expression, parse
-from gpsr.fitness import Equation1, TauScorer
+from gpsr.fitness import TauScorer, make_fitness
 from gpsr.genetic import RunState, SearchConfig, evolve
 from gpsr.kernels.kendall import warm_up
 from gpsr.report import SPLITS, best_single_proxies, gpsr_commit, tau_dict, taus_by_split
@@ -151,10 +151,10 @@ def synthesize(
 ) -> SynthesisResult:
     """Run ``runs`` seeded searches (seeds ``config.random_state + k``) and pick the final metric.
 
-    The final metric is the run winner with the highest equation-1 score among the
-    runs' winners on the input split (paper, section 4.1). ``verbose`` prints one line per
-    generation of each run to stderr (:data:`GENERATION_HEADER`; from the workers of the
-    local backend too, not from Ray's).
+    The final metric is the run winner with the highest equation-1 score (or the config's
+    other fitness) among the runs' winners on the input split (paper, section 4.1).
+    ``verbose`` prints one line per generation of each run to stderr
+    (:data:`GENERATION_HEADER`; from the workers of the local backend too, not from Ray's).
     """
     config = config or SearchConfig()
     if runs < 1:
@@ -186,7 +186,7 @@ def synthesize(
 
     scorer = TauScorer(input_problems, dataset.proxies, config.device)
     final_taus = scorer.taus(finals)
-    eq1 = Equation1(len(dataset.names))
+    eq1 = make_fitness(config.fitness, len(dataset.names), config.fitness_weights)
     eq1.observe(final_taus)
     scores = eq1.score(final_taus)
     chosen = int(np.lexsort(([e.size for e in finals], -scores))[0])
