@@ -27,6 +27,7 @@ always writes ``n = 7`` (56 numbers).
 from __future__ import annotations
 
 import ast
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -253,3 +254,112 @@ def build(
 ) -> nn.Module:
     """The NB101 network of a parsed cell (defaults: the benchmark's 128 / 3 / 3)."""
     return NB101Network(spec, num_classes, stem_channels, num_stacks, cells_per_stack)
+
+
+# ---- search: identity, neighbourhood and encoding ----------------------------------------
+def graph_hash(spec: Spec) -> str:
+    """An isomorphism-invariant fingerprint of a pruned cell (NAS-Bench-101's
+    ``nasbench/lib/graph_util.py`` ``hash_module``: each vertex starts from its out/in degree
+    and op, then absorbs its neighbours' hashes once per vertex; the sorted hashes are the
+    fingerprint). Two cells with the same fingerprint are the same network."""
+    n = spec.num_vertices
+    matrix = spec.matrix
+    hashes = [
+        hashlib.md5(str((sum(matrix[v]), sum(row[v] for row in matrix), op)).encode()).hexdigest()
+        for v, op in enumerate(spec.ops)
+    ]
+    for _ in range(n):
+        hashes = [
+            hashlib.md5(
+                (
+                    "".join(sorted(hashes[w] for w in range(n) if matrix[w][v]))
+                    + "|"
+                    + "".join(sorted(hashes[w] for w in range(n) if matrix[v][w]))
+                    + "|"
+                    + hashes[v]
+                ).encode()
+            ).hexdigest()
+            for v in range(n)
+        ]
+    return hashlib.md5(str(sorted(hashes)).encode()).hexdigest()
+
+
+def raw_cell(arch: str) -> tuple[list[list[int]], list[int]]:
+    """The unpruned adjacency and op codes of a valid arch string, as 7 vertices: a smaller
+    cell gets unconnected interior vertices (maxpool) before its output, which pruning drops."""
+    parse(arch)
+    values = _literal_ints(arch)
+    n = next(k for k in range(2, MAX_VERTICES + 1) if k * k + k == len(values))
+    matrix = [values[i * n : (i + 1) * n] for i in range(n)]
+    ops = values[n * n :]
+    pad = MAX_VERTICES - n
+    index = list(range(n - 1)) + [MAX_VERTICES - 1]
+    full = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
+    for i in range(n):
+        for j in range(n):
+            full[index[i]][index[j]] = matrix[i][j]
+    return full, ops[:-1] + [2] * pad + [1]
+
+
+def to_string(matrix: list[list[int]], ops: list[int]) -> str:
+    """NASLib's flattened tuple of an adjacency and its op codes."""
+    return str(tuple(v for row in matrix for v in row) + tuple(ops))
+
+
+def neighbours(arch: str) -> list[str]:
+    """Cells one edit away that are valid and a different network: one adjacency entry
+    above the diagonal flipped, or one interior vertex given another op (the two mutations of
+    NAS-Bench-101's evolution baseline, Ying et al. 2019, Sec. 5.1), kept when the result has
+    an input-output path and at most 9 edges after pruning and its :func:`graph_hash`
+    differs from the parent's."""
+    matrix, ops = raw_cell(arch)
+    parent = graph_hash(parse(arch))
+    candidates = []
+    for i in range(MAX_VERTICES):
+        for j in range(i + 1, MAX_VERTICES):
+            flipped = [row[:] for row in matrix]
+            flipped[i][j] ^= 1
+            candidates.append(to_string(flipped, ops))
+    for v in range(1, MAX_VERTICES - 1):
+        for code in INTERIOR_CODES:
+            if code != ops[v]:
+                candidates.append(to_string(matrix, ops[:v] + [code] + ops[v + 1 :]))
+    out = []
+    for candidate in candidates:
+        try:
+            spec = parse(candidate)
+        except GpsrError:
+            continue
+        if graph_hash(spec) != parent:
+            out.append(candidate)
+    return out
+
+
+def encode(arch: str) -> tuple[int, ...]:
+    """The 21 entries above the diagonal of the 7-vertex adjacency, then the 5 interior ops."""
+    matrix, ops = raw_cell(arch)
+    upper = [matrix[i][j] for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES)]
+    return tuple(upper + ops[1:-1])
+
+
+def mutate(arch: str, rng: random.Random) -> str:
+    """A different valid network by a random walk of single edits (flip one adjacency entry
+    or change one interior op), staying on valid cells, until the graph fingerprint differs
+    from ``arch``'s: the fallback for a cell without :func:`neighbours`."""
+    parent = graph_hash(parse(arch))
+    matrix, ops = raw_cell(arch)
+    while True:
+        new_matrix, new_ops = [row[:] for row in matrix], ops[:]
+        if rng.random() < 0.5:
+            i = rng.randrange(MAX_VERTICES - 1)
+            new_matrix[i][rng.randrange(i + 1, MAX_VERTICES)] ^= 1
+        else:
+            new_ops[rng.randrange(1, MAX_VERTICES - 1)] = rng.choice(INTERIOR_CODES)
+        candidate = to_string(new_matrix, new_ops)
+        try:
+            spec = parse(candidate)
+        except GpsrError:
+            continue
+        if graph_hash(spec) != parent:
+            return candidate
+        matrix, ops = new_matrix, new_ops

@@ -192,3 +192,17 @@ def analytic_params(ops: tuple[str, ...], num_classes: int = 10, C: int = 16, N:
             if k is not None:
                 per_cell += k * k * c * c + 2 * c
     return fixed + N * per_cell
+
+
+# ---- search: neighbourhood and encoding ------------------------------------------------
+def neighbours(ops: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The 24 cells one edge-op change away (the mutation of NAS-Bench-201's regularized
+    evolution baseline, Dong & Yang 2020, Sec. 5: one edge gets another op)."""
+    return [
+        ops[:e] + (op,) + ops[e + 1 :] for e in range(len(EDGES)) for op in OPS if op != ops[e]
+    ]
+
+
+def encode(ops: tuple[str, ...]) -> tuple[int, ...]:
+    """The op index of each edge; two cells differ in as many edges as positions here."""
+    return tuple(OPS.index(op) for op in ops)

@@ -308,3 +308,40 @@ def build(
     """
     return NB301Network(genotype, num_classes, C=C, layers=layers, search_ops=search_ops,
                         auxiliary=auxiliary)
+
+
+# ---- search: canonical form, neighbourhood and encoding ---------------------------------
+def canonical(genotype: Genotype) -> Genotype:
+    """The genotype with each node's two (input, op) pairs sorted: the order of a node's
+    inputs does not change the network (its node sums them), but files list them either way."""
+    cells = []
+    for cell in genotype:
+        pairs: list[tuple[int, int]] = []
+        for node in range(STEPS):
+            pairs += sorted(cell[2 * node : 2 * node + 2])
+        cells.append(tuple(pairs))
+    return cells[0], cells[1]
+
+
+def neighbours(genotype: Genotype) -> list[Genotype]:
+    """Genotypes one edit away, canonical and distinct: in one cell, one pair gets another
+    op, or another input that its node's other pair does not read (NASLib's DARTS
+    mutation, ``DartsSearchSpace.mutate``: one edge's op or one edge's input changes)."""
+    genotype = canonical(genotype)
+    out: dict[Genotype, None] = {}
+    for c, cell in enumerate(genotype):
+        for k, (src, op) in enumerate(cell):
+            sibling = cell[k ^ 1][0]
+            edits = [(src, o) for o in range(len(OPS)) if o != op]
+            edits += [(s, op) for s in range(k // 2 + 2) if s not in (src, sibling)]
+            for pair in edits:
+                new_cell = cell[:k] + (pair,) + cell[k + 1 :]
+                cells = (new_cell, genotype[1]) if c == 0 else (genotype[0], new_cell)
+                out[canonical(cells)] = None
+    out.pop(genotype, None)
+    return list(out)
+
+
+def encode(genotype: Genotype) -> tuple[int, ...]:
+    """The canonical genotype flattened: (input, op) of the 16 pairs, normal cell first."""
+    return tuple(v for cell in canonical(genotype) for pair in cell for v in pair)
