@@ -274,14 +274,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/archsearch-mini"))
     parser.add_argument("--problems", default=",".join(PROBLEMS[:3]))
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--population", type=int, default=20)
-    parser.add_argument("--sample-size", type=int, default=5)
+    parser.add_argument("--population", type=int, default=10)
+    parser.add_argument("--sample-size", type=int, default=3)
     parser.add_argument("--p-mutation", type=float, default=0.5)
-    parser.add_argument("--evaluations", type=int, default=100)
+    parser.add_argument("--evaluations", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "archsearch-mini")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Report the units finished so far; run nothing.")
     args = parser.parse_args()
 
     from gpsr.executor import make_executor
@@ -301,9 +303,13 @@ def main() -> None:
     def progress(finished: int, total: int) -> None:
         print(f"{time.strftime('%H:%M:%S')} {finished}/{total} units", flush=True)
 
-    records = run_journaled(journal, config, units, lambda u: u.key, run_unit,
-                            make_executor("local", args.jobs), "unit", done, progress)
-    ordered = [records[u.key] for u in units]
+    if args.report_only:
+        records = done
+    else:
+        records = run_journaled(journal, config, units, lambda u: u.key, run_unit,
+                                make_executor("local", args.jobs), "unit", done, progress)
+    ordered = [records[u.key] for u in units if u.key in records]
+    seeds = sorted({r["seed"] for r in ordered})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     load = os.getloadavg()
@@ -311,7 +317,7 @@ def main() -> None:
         "command": "nice -n 10 python benchmarks/archsearch_mini.py " + " ".join(sys.argv[1:]),
         "commit": commit,
         "metric": read_result(metric)["expression"]["infix"],
-        "seeds": list(range(args.seeds)),
+        "seeds": seeds,
         "settings": {k: v for k, v in config.items() if k not in ("work", "metric")},
         "summary": summarize(ordered, args.k),
         "machine": (f"Machine: {platform.processor() or platform.machine()}, "
