@@ -215,6 +215,12 @@ def write_markdown(path: Path, report: dict) -> None:
         report["command"],
         "```",
         "",
+    ]
+    if report["units_finished"] < report["units_planned"]:
+        lines += [f"**Partial:** {report['units_finished']} of the {report['units_planned']} "
+                  "planned problem x seed units had finished when this report was written "
+                  "(`--report-only`); the table counts those alone.", ""]
+    lines += [
         f"gpsr commit `{report['commit']}`; seeds {report['seeds'][0]}..{report['seeds'][-1]} "
         f"({len(report['seeds'])}); metric `{report['metric']}` from `gpsr run` with its "
         "defaults on the shipped mini benchmark (seed 0).",
@@ -229,7 +235,9 @@ def write_markdown(path: Path, report: dict) -> None:
         "the network the metric ranks first) against one random network; "
         f"k = {k} trains the metric's {k} best distinct networks, or {k} random ones, and "
         "keeps the best by validation accuracy. Both methods then carry the same selection "
-        "bias (a maximum over k validation scores).",
+        "bias (a maximum over k validation scores). A larger k favours random search less "
+        f"and costs more: k = {k} is what this shared CPU allowed in one session, next to "
+        "the search itself.",
         "",
         "Validation accuracy (%) of the chosen network, mean ± std over seeds (the mini "
         "benchmark has no separate test split: the 500 validation images score every method):",
@@ -313,8 +321,11 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     load = os.getloadavg()
+    argv = [a for a in sys.argv[1:] if a != "--report-only"]
     report = {
-        "command": "nice -n 10 python benchmarks/archsearch_mini.py " + " ".join(sys.argv[1:]),
+        "command": "nice -n 10 python benchmarks/archsearch_mini.py " + " ".join(argv),
+        "units_finished": len(ordered),
+        "units_planned": len(units),
         "commit": commit,
         "metric": read_result(metric)["expression"]["infix"],
         "seeds": seeds,
