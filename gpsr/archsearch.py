@@ -321,9 +321,6 @@ class SearchRun:
         """The search loop's own time: sampling, tournaments, mutation, bookkeeping."""
         return self.seconds_total - self.seconds_objective
 
-    def best_so_far(self) -> list[float]:
-        return np.maximum.accumulate(np.asarray(self.scores, dtype=np.float64)).tolist()
-
 
 class _Recorder:
     def __init__(self, objective: Any, budget: int, on_progress: Progress | None) -> None:
