@@ -1,7 +1,9 @@
-"""Benchmark search spaces: arch strings in, PyTorch networks out.
+"""Benchmark search spaces: arch strings in, PyTorch networks out; sampling and mutation.
 
 Each space module (``nb201``, ``nb101``, ``nb301``, ``tnb101``) defines the network of its
-benchmark and cites the definition it follows; this module is the registry over them.
+benchmark, its sampler, neighbourhood, mutation and encoding, and cites the definitions it
+follows; this module is the registry of :class:`SearchSpace` objects over them, the mini
+spaces of :mod:`gpsr.minibench` included (``get_space("mini201")``).
 Arch strings use the formats of the NAS-Bench-Suite-Zero tables
 (``shared/data/nas-bench-suite-zero/SOURCES.md``).
 """
@@ -108,8 +110,9 @@ def _string(space: str, arch: object) -> str:
     return arch
 
 
-def _strings(parse: Callable[[str], Any], neighbours: Callable[[Any], list], to_string: Callable,
-             ) -> Callable[[str], list[str]]:
+def _strings(
+    parse: Callable[[str], Any], neighbours: Callable[[Any], Any], to_string: Callable
+) -> Callable[[str], list[str]]:
     return lambda arch: [to_string(n) for n in neighbours(parse(arch))]
 
 
