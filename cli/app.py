@@ -18,6 +18,7 @@ from gpsr.cli.common import (
     err_console,
     friendly,
 )
+from gpsr.cli.search import search as search_command
 from gpsr.cli.train import train as train_command
 from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
@@ -31,6 +32,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthesize zero-cost NAS proxies by symbolic regression.")
 app.add_typer(bench_app, name="bench")
 app.command("train")(train_command)
+app.command("search")(search_command)
 
 DataOpt = Annotated[
     list[Path] | None,

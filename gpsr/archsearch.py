@@ -6,12 +6,11 @@ A search maximizes a metric gpsr knows (a single proxy, an expression, or the me
 * **lookup** (:class:`LookupObjective`): on a benchmark problem, the metric is computed from
   the problem's logged proxy columns, so the true validation accuracy of whatever the search
   returns can be looked up. The search is restricted to the architectures in the problem
-  file (:class:`ProblemDomain`): it samples them uniformly, and a mutation picks, uniformly,
-  one of the space's neighbours of the parent that the file holds; when the file holds none
-  (always so for the NB101 and NB301 files, samples of 500 and 725 from spaces of 10^5 and
-  10^18 cells, whose neighbourhoods are therefore never looked for), one of the file's
-  architectures nearest to the parent in the space's encoding (fewest differing positions),
-  a different network from the parent.
+  file (:class:`ProblemDomain`): it samples them uniformly, and a mutation mutates the
+  parent in the space and, when the file lacks the child (the NB101 and NB301 files are
+  samples of 500 and 725 archs from spaces of 4x10^5 and 10^18 cells, NB201-CF10 keeps 9,445
+  of the 15,625 cells, gpsr's mini problems 200 each), replaces it with one of the file's
+  archs nearest to the child in the space's encoding, a different network from the parent.
 * **live** (:class:`LiveObjective`): every candidate network is built from its arch string,
   initialised with a seed derived from (seed, arch), and scored by computing only the proxies
   the metric names on a real minibatch, fanned out through gpsr's executor; scores are
@@ -54,7 +53,7 @@ import numpy as np
 from gpsr.data import Problem, finite_or_none
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor, make_executor
-from gpsr.expressions import Expression
+from gpsr.expressions import Expression, parse
 from gpsr.metric import Metric
 from gpsr.spaces import SearchSpace, get_space
 
@@ -64,15 +63,26 @@ ALGORITHMS = ("ae", "random")
 Progress = Callable[[int, int, float], None]
 
 
-def as_metric(metric: Metric | Expression | str) -> Metric:
-    """A :class:`Metric` from a metric object, an expression, a proxy name or a result.json."""
+def as_expression(metric: Metric | Expression | str) -> Expression:
+    """The expression of a metric object, an expression, a proxy name or a result.json."""
     if isinstance(metric, Metric):
-        return metric
+        return metric.expression
     if isinstance(metric, Expression):
-        return Metric(metric)
+        return metric
     if not isinstance(metric, str):
         raise GpsrError(f"metric must be a proxy name, expression or result.json, not {metric!r}")
-    return Metric.load(metric)
+    if metric.endswith(".json"):
+        from gpsr.search import read_result
+
+        if not Path(metric).is_file():
+            raise GpsrError(f"{metric}: no such result file")
+        return parse(read_result(Path(metric))["expression"]["infix"])
+    return parse(metric)
+
+
+def as_metric(metric: Metric | Expression | str) -> Metric:
+    """A live :class:`Metric` (its proxies must be computable on a network)."""
+    return metric if isinstance(metric, Metric) else Metric(as_expression(metric))
 
 
 # ---- where architectures come from -------------------------------------------------------
@@ -92,11 +102,11 @@ class SpaceDomain:
 class ProblemDomain:
     """Proposals restricted to the architectures of a problem file (lookup mode).
 
-    Sampling is uniform over the file's rows. A mutation is uniform over the space's
-    neighbours of the parent that the file holds; for spaces too large to enumerate (whose
-    files are small samples), or when the file holds no neighbour, it is uniform over the
-    file's archs nearest to the parent by :meth:`SearchSpace.encode` (fewest differing
-    positions), excluding the parent's own network. Neighbour lists are cached per arch.
+    Sampling is uniform over the file's rows. A mutation mutates the parent in the space
+    (:meth:`SearchSpace.mutate`) and, when the file lacks the child's network, snaps it to
+    the file: uniformly among the file's archs nearest to the child by
+    :meth:`SearchSpace.encode` (fewest differing positions), other than the parent's own
+    network. On a file that holds the whole space this is the plain mutation.
     """
 
     def __init__(self, problem: Problem, space: SearchSpace) -> None:
@@ -104,42 +114,36 @@ class ProblemDomain:
         self.archs = list(problem.archs)
         self.keys = [space.key(a) for a in self.archs]
         self.by_key = dict(zip(self.keys, self.archs))
+        if len(self.by_key) < 2:
+            raise GpsrError(f"problem {problem.name} holds a single network: a search needs more")
         self.row = {a: i for i, a in enumerate(self.archs)}
-        self.use_neighbours = space.enumerate_fn is not None
         self._encoded: np.ndarray | None = None
-        self._moves: dict[str, list[str]] = {}
+        self._keys = np.array(self.keys)
+        self._snapped: dict[tuple[str, str], list[str]] = {}
 
     def sample(self, n: int, rng: random.Random) -> list[str]:
         return rng.choices(self.archs, k=n)
 
-    def moves(self, arch: str) -> list[str]:
-        """The archs of the file a mutation of ``arch`` may return."""
-        if arch not in self._moves:
-            parent = self.keys[self.row[arch]]
-            found: list[str] = []
-            if self.use_neighbours:
-                found = list(dict.fromkeys(
-                    self.by_key[k]
-                    for k in map(self.space.key, self.space.neighbours(arch))
-                    if k in self.by_key and k != parent
-                ))
-            if not found:
-                found = self._nearest(arch, parent)
-            self._moves[arch] = found
-        return self._moves[arch]
-
-    def _nearest(self, arch: str, parent: str) -> list[str]:
-        if self._encoded is None:
-            self._encoded = np.array([self.space.encode(a) for a in self.archs], dtype=np.int16)
-        dist = (self._encoded != self._encoded[self.row[arch]]).sum(axis=1)
-        other = np.array([k != parent for k in self.keys])
-        if not other.any():
-            raise GpsrError(f"the problem holds no network other than {arch!r} to mutate to")
-        dist = np.where(other, dist, np.iinfo(np.int64).max)
-        return [self.archs[i] for i in np.flatnonzero(dist == dist.min())]
-
     def mutate(self, arch: str, rng: random.Random) -> str:
-        return rng.choice(self.moves(arch))
+        parent = self.keys[self.row[arch]]
+        child = self.space.mutate(arch, rng)
+        key = self.space.key(child)
+        if key in self.by_key:
+            return self.by_key[key]
+        return rng.choice(self.nearest(child, parent))
+
+    def nearest(self, arch: str, parent: str) -> list[str]:
+        """The file's archs nearest to ``arch`` (any arch of the space) by encoding, leaving
+        out those that are the network ``parent`` (a key)."""
+        if (arch, parent) not in self._snapped:
+            if self._encoded is None:
+                self._encoded = np.array([self.space.encode(a) for a in self.archs],
+                                         dtype=np.int16)
+            dist = (self._encoded != np.array(self.space.encode(arch))).sum(axis=1)
+            dist[self._keys == parent] = np.iinfo(dist.dtype).max
+            self._snapped[(arch, parent)] = [self.archs[i]
+                                             for i in np.flatnonzero(dist == dist.min())]
+        return self._snapped[(arch, parent)]
 
 
 # ---- what a search maximizes ---------------------------------------------------------------
@@ -147,18 +151,17 @@ class LookupObjective:
     """A metric computed from a problem's logged proxies; accuracies looked up."""
 
     def __init__(self, problem: Problem, metric: Metric | Expression | str) -> None:
-        self.metric = as_metric(metric)
-        missing = [p for p in self.metric.proxies if p not in problem.proxies]
+        self.expression = as_expression(metric)
+        names = sorted(self.expression.proxies())
+        missing = [p for p in names if p not in problem.proxies]
         if missing:
             raise GpsrError(
-                f"metric {self.metric.expression.infix()!r} names proxy {missing[0]!r}, which "
+                f"metric {self.expression.infix()!r} names proxy {missing[0]!r}, which "
                 f"problem {problem.name} lacks (it has: {', '.join(problem.proxies)})"
             )
         self.problem = problem
         with np.errstate(all="ignore"):
-            scores = self.metric.expression.evaluate(
-                {p: problem.column(p) for p in self.metric.proxies}
-            )
+            scores = self.expression.evaluate({p: problem.column(p) for p in names})
         scores = np.broadcast_to(np.asarray(scores, dtype=np.float64), (len(problem),))
         # An undefined score (NaN) never wins: maximization ranks it below everything.
         self.scores = np.where(np.isnan(scores), -np.inf, scores)
@@ -317,9 +320,6 @@ class SearchRun:
     def seconds_search(self) -> float:
         """The search loop's own time: sampling, tournaments, mutation, bookkeeping."""
         return self.seconds_total - self.seconds_objective
-
-    def best_so_far(self) -> list[float]:
-        return np.maximum.accumulate(np.asarray(self.scores, dtype=np.float64)).tolist()
 
 
 class _Recorder:
@@ -564,7 +564,6 @@ def search_architectures(
     """
     if mode not in MODES:
         raise GpsrError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-    chosen = as_metric(metric)
     if mode == "lookup":
         if problem is None:
             raise GpsrError("lookup mode needs a problem (e.g. NB201-CF10)")
@@ -572,14 +571,14 @@ def search_architectures(
         the_space = get_space(prob.space)
         if space is not None and get_space(space).name != the_space.name:
             raise GpsrError(f"problem {prob.name} is in space {the_space.name}, not {space}")
-        objective: Any = LookupObjective(prob, chosen)
+        objective: Any = LookupObjective(prob, metric)
         search = make_algorithm(algorithm, max_evaluations, population_size, sample_size,
                                 p_mutation, 1, random_state)
         run = search.run(ProblemDomain(prob, the_space), objective, on_progress)
         best = objective.accuracy_of[run.best_arch]
         optimum = int(np.argmax(prob.accuracy))
         return ArchSearchResult(
-            "lookup", the_space.name, chosen.expression.infix(), run, prob.name,
+            "lookup", the_space.name, objective.expression.infix(), run, prob.name,
             best_accuracy=best, optimum_accuracy=float(prob.accuracy[optimum]),
             optimum_arch=prob.archs[optimum], regret=float(prob.accuracy[optimum]) - best,
             seconds={"total": run.seconds_total, "objective": run.seconds_objective,
@@ -588,6 +587,7 @@ def search_architectures(
     if space is None:
         raise GpsrError(f"live mode needs a space (known: {', '.join(_space_names())})")
     the_space = get_space(space)
+    chosen = as_metric(metric)
     if batch is None:
         from gpsr.proxies import default_batch
 

@@ -77,6 +77,7 @@ from gpsr.data import Problem, load_problems
 from gpsr.errors import GpsrError
 from gpsr.journal import read_journal, run_journaled
 from gpsr.kernels.kendall import kendall_tau
+from gpsr.spaces import get_space
 from gpsr.train import TrainConfig, TrainData, train
 
 #: Bumped whenever the recipe changes, so ``--resume`` never mixes two recipes.
@@ -106,10 +107,10 @@ class MiniSpace:
     options: dict[str, int] = field(default_factory=dict)
 
 
+#: The sizes live in the search-space registry, where the mini spaces also sample and mutate.
 SPACES: dict[str, MiniSpace] = {
-    "mini201": MiniSpace("nb201", {"C": 8, "N": 1}),
-    "minimacro": MiniSpace("tnb101-macro", {"base_channels": 8}),
-    "minimicro": MiniSpace("tnb101-micro", {"base_channels": 8}),
+    name: MiniSpace(get_space(name).base, dict(get_space(name).options))
+    for name in ("mini201", "minimacro", "minimicro")
 }
 #: Task name -> number of classes.
 TASKS: dict[str, int] = {"digits-class": 10, "digits-rotation": 4}

@@ -1,7 +1,9 @@
-"""Benchmark search spaces: arch strings in, PyTorch networks out.
+"""Benchmark search spaces: arch strings in, PyTorch networks out; sampling and mutation.
 
 Each space module (``nb201``, ``nb101``, ``nb301``, ``tnb101``) defines the network of its
-benchmark and cites the definition it follows; this module is the registry over them.
+benchmark, its sampler, neighbourhood, mutation and encoding, and cites the definitions it
+follows; this module is the registry of :class:`SearchSpace` objects over them, the mini
+spaces of :mod:`gpsr.minibench` included (``get_space("mini201")``).
 Arch strings use the formats of the NAS-Bench-Suite-Zero tables
 (``shared/data/nas-bench-suite-zero/SOURCES.md``).
 """
@@ -44,14 +46,13 @@ class SearchSpace:
     encode_fn: Callable[[str], tuple[int, ...]]
     input_shape: tuple[int, ...]
     options: dict[str, int] = field(default_factory=dict)
+    #: A direct mutation where one is cheaper than listing the neighbours (None: a uniform
+    #: draw from :meth:`neighbours`).
+    mutate_fn: Callable[[str, random.Random], str] | None = None
 
     def parse(self, arch: str) -> Any:
         """Validate ``arch`` and return its parsed form; :class:`GpsrError` when invalid."""
-        if not isinstance(arch, str):
-            raise GpsrError(
-                f"{self.name} arch {arch!r}: expected a string, got {type(arch).__name__}"
-            )
-        return self.parse_fn(arch)
+        return self.parse_fn(_string(self.name, arch))
 
     def build(self, arch: str, num_classes: int = 10, **kw: Any) -> nn.Module:
         """The network of ``arch``, freshly initialised (``kw`` overrides size options)."""
@@ -81,36 +82,37 @@ class SearchSpace:
 
     def key(self, arch: str) -> str:
         """The identity of ``arch``'s network (see the class docstring)."""
-        self.parse(arch)
-        return self.key_fn(arch)
+        return self.key_fn(_string(self.name, arch))
 
     def neighbours(self, arch: str) -> list[str]:
-        """The valid archs one mutation away, each a different network from ``arch``."""
-        self.parse(arch)
-        return self.neighbours_fn(arch)
+        """The valid archs one edit away, each a different network from ``arch``."""
+        return list(self.neighbours_fn(_string(self.name, arch)))
 
     def mutate(self, arch: str, rng: random.Random) -> str:
-        """One neighbour of ``arch``, uniformly among :meth:`neighbours`.
+        """A valid arch one mutation away, a different network from ``arch``.
 
-        Only an NB101 cell can have no neighbour (e.g. a lone input-output edge, where every
-        single edit is invalid or prunes back to the same graph); it then takes random single
-        edits, keeping the valid ones, until the network differs (:func:`nb101.mutate`).
+        NB201 and TNB101-micro: a uniform draw from :meth:`neighbours`; TNB101-macro: the
+        same, its neighbour lists cached; NB101 and NB301: the mutations of their benchmarks'
+        evolution baselines (:func:`nb101.mutate`, :func:`nb301.mutate`).
         """
-        options = self.neighbours(arch)
-        if options:
-            return rng.choice(options)
-        if self.base == "nb101":
-            return nb101.mutate(arch, rng)
-        raise GpsrError(f"{self.name} arch {arch!r} has no neighbour")
+        if self.mutate_fn is not None:
+            return self.mutate_fn(_string(self.name, arch), rng)
+        return rng.choice(self.neighbours(arch))
 
     def encode(self, arch: str) -> tuple[int, ...]:
         """A fixed-length integer encoding of ``arch``."""
-        self.parse(arch)
-        return self.encode_fn(arch)
+        return self.encode_fn(_string(self.name, arch))
 
 
-def _strings(parse: Callable[[str], Any], neighbours: Callable[[Any], list], to_string: Callable,
-             ) -> Callable[[str], list[str]]:
+def _string(space: str, arch: object) -> str:
+    if not isinstance(arch, str):
+        raise GpsrError(f"{space} arch {arch!r}: expected a string, got {type(arch).__name__}")
+    return arch
+
+
+def _strings(
+    parse: Callable[[str], Any], neighbours: Callable[[Any], Any], to_string: Callable
+) -> Callable[[str], list[str]]:
     return lambda arch: [to_string(n) for n in neighbours(parse(arch))]
 
 
@@ -121,16 +123,18 @@ def _nb201() -> SearchSpace:
         neighbours_fn=_strings(nb201.parse, nb201.neighbours, nb201.to_string),
         encode_fn=lambda a: nb201.encode(nb201.parse(a)),
         input_shape=(1, 3, 32, 32),
+        mutate_fn=lambda a, rng: nb201.to_string(nb201.mutate(nb201.parse(a), rng)),
     )
 
 
 def _nb101() -> SearchSpace:
     return SearchSpace(
         "nb101", "nb101", nb101.parse, nb101.build, nb101.sample, None,
-        key_fn=lambda a: nb101.graph_hash(nb101.parse(a)),
+        key_fn=nb101.arch_hash,
         neighbours_fn=nb101.neighbours,
         encode_fn=nb101.encode,
         input_shape=(1, 3, 32, 32),
+        mutate_fn=nb101.mutate,
     )
 
 
@@ -141,6 +145,7 @@ def _nb301() -> SearchSpace:
         neighbours_fn=_strings(nb301.parse, nb301.neighbours, nb301.to_string),
         encode_fn=lambda a: nb301.encode(nb301.parse(a)),
         input_shape=(1, 3, 32, 32),
+        mutate_fn=lambda a, rng: nb301.to_string(nb301.mutate(nb301.parse(a), rng)),
     )
 
 
@@ -153,6 +158,7 @@ def _micro(name: str = "tnb101-micro", **options: int) -> SearchSpace:
         encode_fn=tnb101.parse_micro,
         input_shape=(1, 3, 256, 256) if not options else (1, 3, 16, 16),
         options=options,
+        mutate_fn=lambda a, rng: str(tnb101.micro_mutate(tnb101.parse_micro(a), rng)),
     )
 
 

@@ -21,6 +21,7 @@ each listing its input edges from node 0 upwards.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 
@@ -35,6 +36,7 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_ARCHS = len(OPS) ** len(EDGES)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse(arch: str) -> tuple[str, ...]:
     """The six edge ops of an arch string, in :data:`EDGES` order."""
     nodes = arch.strip().split("+")
@@ -206,3 +208,10 @@ def neighbours(ops: tuple[str, ...]) -> list[tuple[str, ...]]:
 def encode(ops: tuple[str, ...]) -> tuple[int, ...]:
     """The op index of each edge; two cells differ in as many edges as positions here."""
     return tuple(OPS.index(op) for op in ops)
+
+
+def mutate(ops: tuple[str, ...], rng: random.Random) -> tuple[str, ...]:
+    """One edge, chosen uniformly, gets another op, chosen uniformly: a uniform draw from
+    :func:`neighbours`."""
+    e = rng.randrange(len(EDGES))
+    return ops[:e] + (rng.choice([op for op in OPS if op != ops[e]]),) + ops[e + 1 :]

@@ -44,7 +44,9 @@ previous cells, ``i >= 2`` is node ``i - 2``; op indices follow :data:`OPS`.
 from __future__ import annotations
 
 import ast
+import functools
 import random
+import re
 
 import torch
 from torch import nn
@@ -65,12 +67,32 @@ STEPS = 4
 Genotype = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
 
 
+_PAIRS = ", ".join([r"\((\d+), (\d+)\)"] * 2 * STEPS)
+#: The compact genotype as gpsr and the NB301 files write it, read without ``ast``.
+_GENOTYPE = re.compile(rf"\(\({_PAIRS}\), \({_PAIRS}\)\)")
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def parse(arch: str) -> Genotype:
     """Validate a compact genotype; returns ``(normal, reduce)`` as tuples of (input, op)."""
+    match = _GENOTYPE.fullmatch(arch.strip())
+    if match:
+        ints = [int(v) for v in match.groups()]
+        pairs = [tuple(ints[i : i + 2]) for i in range(0, len(ints), 2)]
+        value = (pairs[: 2 * STEPS], pairs[2 * STEPS :])
+    else:
+        value = _literal(arch)
+    return _check(arch, value)
+
+
+def _literal(arch: str) -> object:
     try:
-        value = ast.literal_eval(arch.strip())
+        return ast.literal_eval(arch.strip())
     except (ValueError, SyntaxError):
         raise GpsrError(f"NB301 arch {arch!r}: not a compact genotype tuple") from None
+
+
+def _check(arch: str, value: object) -> Genotype:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise GpsrError(f"NB301 arch {arch!r}: expected (normal cell, reduction cell)")
     cells = []
@@ -345,3 +367,21 @@ def neighbours(genotype: Genotype) -> list[Genotype]:
 def encode(genotype: Genotype) -> tuple[int, ...]:
     """The canonical genotype flattened: (input, op) of the 16 pairs, normal cell first."""
     return tuple(v for cell in canonical(genotype) for pair in cell for v in pair)
+
+
+def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
+    """NASLib's DARTS mutation: in a uniformly chosen cell and pair, change the op (to another,
+    uniformly) or, with probability 1/2, the input (to another state its node may read and its
+    other pair does not; the op when there is none). Returns the canonical genotype, which
+    always differs from ``genotype``'s."""
+    genotype = canonical(genotype)
+    c, k = rng.randrange(2), rng.randrange(2 * STEPS)
+    cell = genotype[c]
+    src, op = cell[k]
+    inputs = [s for s in range(k // 2 + 2) if s not in (src, cell[k ^ 1][0])]
+    if inputs and rng.random() < 0.5:
+        pair = (rng.choice(inputs), op)
+    else:
+        pair = (src, rng.choice([o for o in range(len(OPS)) if o != op]))
+    new_cell = cell[:k] + (pair,) + cell[k + 1 :]
+    return canonical((new_cell, genotype[1]) if c == 0 else (genotype[0], new_cell))

@@ -28,6 +28,7 @@ the order of the TransNAS string ``a_bc_def`` (node 1 from 0; node 2 from 0, 1; 
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import random
 
@@ -56,6 +57,7 @@ def _int_tuple(space: str, arch: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+@functools.lru_cache(maxsize=1 << 13)
 def parse_micro(arch: str) -> tuple[int, ...]:
     """The six op codes (0-3) of a micro cell."""
     ops = _int_tuple("TNB101-micro", arch)
@@ -64,6 +66,7 @@ def parse_micro(arch: str) -> tuple[int, ...]:
     return ops
 
 
+@functools.lru_cache(maxsize=1 << 13)
 def parse_macro(arch: str) -> tuple[int, ...]:
     """The 4-6 module codes (1-4) of a macro skeleton."""
     codes = _int_tuple("TNB101-macro", arch)
@@ -254,7 +257,8 @@ def micro_neighbours(ops: tuple[int, ...]) -> list[tuple[int, ...]]:
     ]
 
 
-def macro_neighbours(codes: tuple[int, ...]) -> list[tuple[int, ...]]:
+@functools.cache
+def macro_neighbours(codes: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     """Valid skeletons one edit away: one module's code changed, one module inserted
     (any code, any position) or one module deleted, keeping 4-6 modules, 1-4 downsamplings
     and 1-3 doublings. Distinct and different from ``codes``."""
@@ -264,13 +268,21 @@ def macro_neighbours(codes: tuple[int, ...]) -> list[tuple[int, ...]]:
         edits.append(codes[:i] + codes[i + 1 :])
     for i in range(len(codes) + 1):
         edits += [codes[:i] + (c,) + codes[i:] for c in (1, 2, 3, 4)]
-    return [
+    return tuple(
         edit
         for edit in dict.fromkeys(edits)
         if edit != codes and len(edit) in MACRO_LENGTHS and _macro_counts_ok(edit)
-    ]
+    )
 
 
 def macro_encode(codes: tuple[int, ...]) -> tuple[int, ...]:
     """The module codes padded with zeros to 6 (NASLib's padding of the op indices)."""
     return codes + (0,) * (max(MACRO_LENGTHS) - len(codes))
+
+
+def micro_mutate(ops: tuple[int, ...], rng: random.Random) -> tuple[int, ...]:
+    """A uniform draw from :func:`micro_neighbours`."""
+    e = rng.randrange(len(MICRO_EDGES))
+    return ops[:e] + (rng.choice([op for op in range(len(MICRO_OPS)) if op != ops[e]]),) + ops[
+        e + 1 :
+    ]
