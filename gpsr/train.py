@@ -4,17 +4,19 @@ gpsr's mini benchmark, checkpointed every epoch and resumed exactly.
 :class:`TrainConfig` holds every hyperparameter. Its two CIFAR-10 presets:
 
 * :meth:`TrainConfig.darts`, the DARTS evaluation recipe (Liu et al., "DARTS", ICLR 2019,
-  Sec. 3.3 and App. A.2; reference code ``quark0/darts`` ``cnn/train.py`` and
-  ``cnn/utils.py``): 600 epochs, batch 96, SGD momentum 0.9 (no Nesterov), learning rate
-  0.025 annealed to 0 on a cosine stepped once per epoch, weight decay 3e-4, gradient norm
-  clipped at 5, random 32x32 crop of the image padded by 4 black pixels, horizontal flip,
-  cutout 16 (after normalisation), auxiliary head with loss weight 0.4, drop path whose
-  probability grows linearly from 0 to 0.2 over the epochs (``0.2 * epoch / epochs`` at the
-  start of epoch ``epoch``, counted from 0). The paper's network is the NB301/DARTS
-  evaluation network with 36 channels and 20 cells (:func:`build_network`); table 4 of the
-  SR-NAS paper reports its test error after this recipe on the full CIFAR-10 training set.
-* :meth:`TrainConfig.nb201`, NAS-Bench-201's (Dong & Yang, ICLR 2020, Sec. 2.3; reference code
-  ``xautodl`` ``configs/nas-benchmark/hyper-opts/200E.config``): 200 epochs, batch 256, SGD
+  Sec. 3 "architecture evaluation" and App. A.2; reference code ``quark0/darts``
+  ``cnn/train.py`` argument defaults and ``cnn/utils.py``): 600 epochs, batch 96, SGD
+  momentum 0.9 (no Nesterov), learning rate 0.025 annealed to 0 on a cosine stepped once per
+  epoch, weight decay 3e-4, gradient norm clipped at 5, random 32x32 crop of the image padded
+  by 4 black pixels, horizontal flip, cutout 16 (after normalisation), auxiliary head with
+  loss weight 0.4, drop path whose probability grows linearly from 0 to 0.2 over the epochs
+  (``0.2 * epoch / epochs`` at the start of epoch ``epoch``, counted from 0). DARTS trained
+  its evaluation network with 36 channels and 20 cells (:func:`gpsr.spaces.nb301.build` with
+  ``search_ops=False, auxiliary=True``; :func:`train_arch` builds it); table 4 of the SR-NAS
+  paper reports test errors after this recipe on the full CIFAR-10 training set.
+* :meth:`TrainConfig.nb201`, NAS-Bench-201's (Dong & Yang, ICLR 2020, Sec. 2; reference code
+  ``D-X-Y/AutoDL-Projects`` ``configs/nas-benchmark/hyper-opts/200E.config``, whose cosine
+  the training procedure updates every iteration): 200 epochs, batch 256, SGD
   with Nesterov momentum 0.9, learning rate 0.1 annealed to 0 on a cosine stepped every
   iteration, weight decay 5e-4, random crop (padding 4) and flip, no cutout, auxiliary head
   or drop path.
