@@ -21,6 +21,8 @@ from gpsr.cli.common import (
 )
 from gpsr.cli.compare import compare
 from gpsr.cli.report import report as report_command
+from gpsr.cli.search import search as search_command
+from gpsr.cli.train import train as train_command
 from gpsr.data import build_dataset, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import make_executor
@@ -34,6 +36,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(bench_app, name="bench")
 app.command("report")(report_command)
 app.command("compare")(compare)
+app.command("train")(train_command)
+app.command("search")(search_command)
 
 
 def _print_version(value: bool) -> None:

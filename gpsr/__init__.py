@@ -8,12 +8,21 @@ The public surface::
     result = gpsr.synthesize(dataset, gpsr.SearchConfig(random_state=0), runs=4)
     print(result.expression, result.report["taus"]["test"])
     gpsr.evaluate(gpsr.parse("log(flops) * snip"), dataset)
+    found = gpsr.search_architectures("result.json", problem="NB201-CF10")  # or mode="live"
 """
 
 __version__ = "0.1.0"
 
 # First: fixes numba's cache folder before any kernel is defined (see gpsr/cache.py).
 from gpsr.cache import numba_cache_dir
+
+# isort: split
+from gpsr.archsearch import (
+    AgingEvolution,
+    ArchSearchResult,
+    RandomSearch,
+    search_architectures,
+)
 from gpsr.data import Dataset, Problem, build_dataset, load_csv, load_naslib_json, load_problems
 from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor, RayExecutor, make_executor
@@ -38,6 +47,10 @@ def evaluate(expression: Expression | str, dataset: Dataset, device: str = "auto
 
 
 __all__ = [
+    "AgingEvolution",
+    "ArchSearchResult",
+    "RandomSearch",
+    "search_architectures",
     "Dataset",
     "Executor",
     "Expression",

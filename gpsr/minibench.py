@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import math
 import os
 import time
 import zlib
@@ -78,6 +77,8 @@ from gpsr.data import Problem, load_problems, parse_float, read_csv_records
 from gpsr.errors import GpsrError
 from gpsr.journal import read_journal, run_journaled
 from gpsr.kernels.kendall import kendall_tau
+from gpsr.spaces import get_space
+from gpsr.train import TrainConfig, TrainData, train
 
 #: Bumped whenever the recipe changes, so ``--resume`` never mixes two recipes.
 RECIPE_VERSION = 1
@@ -106,10 +107,10 @@ class MiniSpace:
     options: dict[str, int] = field(default_factory=dict)
 
 
+#: The sizes live in the search-space registry, where the mini spaces also sample and mutate.
 SPACES: dict[str, MiniSpace] = {
-    "mini201": MiniSpace("nb201", {"C": 8, "N": 1}),
-    "minimacro": MiniSpace("tnb101-macro", {"base_channels": 8}),
-    "minimicro": MiniSpace("tnb101-micro", {"base_channels": 8}),
+    name: MiniSpace(get_space(name).base, dict(get_space(name).options))
+    for name in ("mini201", "minimacro", "minimicro")
 }
 #: Task name -> number of classes.
 TASKS: dict[str, int] = {"digits-class": 10, "digits-rotation": 4}
@@ -198,45 +199,35 @@ def arch_seed(train_seed: int, arch: str) -> int:
     return int(seq.generate_state(1)[0])
 
 
+def recipe(epochs: int, seed: int) -> TrainConfig:
+    """The recipe of the module docstring as a :class:`gpsr.train.TrainConfig`."""
+    return TrainConfig(
+        epochs=epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
+        nesterov=True, weight_decay=WEIGHT_DECAY, schedule="step", grad_clip=0.0,
+        auxiliary_weight=0.0, drop_path=0.0, crop_padding=0, flip=False, cutout=0,
+        recalibrate_bn=True, recalibration_batch_size=RECALIBRATION_BATCH, eval_batch_size=0,
+        evaluate_every_epoch=False, random_state=seed,
+    )
+
+
+def _turned(x: Any, y: Any, generator: Any) -> tuple[Any, Any]:
+    """digits-rotation's epoch inputs: every image turned afresh; the label is the turn."""
+    import torch
+
+    turns = torch.randint(0, 4, (len(x),), generator=generator)
+    return _rotate(x, turns), turns
+
+
+def training_data(task: str) -> TrainData:
+    """The recipe's tensors of ``task`` for :func:`gpsr.train.train`."""
+    data = task_data(task)
+    return TrainData(data.train_x, data.train_y, data.val_x, data.val_y,
+                     epoch_inputs=_turned if data.rotation else None)
+
+
 def train_and_score(net: Any, task: str, epochs: int, seed: int) -> float:
     """Train ``net`` in place with the recipe; its validation accuracy in percent."""
-    import torch
-    import torch.nn.functional as F
-
-    data = task_data(task)
-    gen = torch.Generator().manual_seed(seed)
-    n = len(data.train_x)
-    steps = epochs * math.ceil(n / BATCH_SIZE)
-    opt = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM,
-                          nesterov=True, weight_decay=WEIGHT_DECAY)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    net.train()
-    for _ in range(epochs):
-        if data.rotation:
-            turns = torch.randint(0, 4, (n,), generator=gen)
-            x, y = _rotate(data.train_x, turns), turns
-        else:
-            x, y = data.train_x, data.train_y
-        order = torch.randperm(n, generator=gen)
-        for start in range(0, n, BATCH_SIZE):
-            idx = order[start:start + BATCH_SIZE]
-            loss = F.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            schedule.step()
-    # After so few steps the running batch-norm statistics lag far behind the weights, and
-    # the score would hinge on the last few batches: re-estimate them on the training set.
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
-                module.momentum = None  # a cumulative average over the pass below
-        for start in range(0, n, RECALIBRATION_BATCH):
-            net(x[start:start + RECALIBRATION_BATCH])
-        net.eval()
-        correct = (net(data.val_x).argmax(1) == data.val_y).sum().item()
-    return 100.0 * correct / len(data.val_y)
+    return train(net, training_data(task), recipe(epochs, seed)).val_accuracy
 
 
 def run_job(job: Job) -> dict[str, Any]:

@@ -27,7 +27,10 @@ always writes ``n = 7`` (56 numbers).
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
 import random
+import re
 from dataclasses import dataclass
 
 import torch
@@ -53,7 +56,14 @@ class Spec:
         return len(self.ops)
 
 
+#: A flat tuple of non-negative integers, the format every NB101 file writes: read without
+#: ``ast`` (ten times faster, which lookup searches feel).
+_FLAT_INTS = re.compile(r"\(\s*\d+(?:\s*,\s*\d+)*\s*,?\s*\)")
+
+
 def _literal_ints(arch: str) -> list[int]:
+    if _FLAT_INTS.fullmatch(arch.strip()):
+        return [int(v) for v in re.findall(r"\d+", arch)]
     try:
         value = ast.literal_eval(arch.strip())
     except (ValueError, SyntaxError):
@@ -82,6 +92,7 @@ def _prune(matrix: list[list[int]], ops: list[int]) -> tuple[list[list[int]], li
     return [[matrix[u][v] for v in keep] for u in keep], [ops[v] for v in keep]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse(arch: str) -> Spec:
     """Validate a NASLib NB101 tuple and return its pruned cell."""
     values = _literal_ints(arch)
@@ -253,3 +264,124 @@ def build(
 ) -> nn.Module:
     """The NB101 network of a parsed cell (defaults: the benchmark's 128 / 3 / 3)."""
     return NB101Network(spec, num_classes, stem_channels, num_stacks, cells_per_stack)
+
+
+# ---- search: identity, neighbourhood and encoding ----------------------------------------
+def graph_hash(spec: Spec) -> str:
+    """An isomorphism-invariant fingerprint of a pruned cell (NAS-Bench-101's
+    ``nasbench/lib/graph_util.py`` ``hash_module``: each vertex starts from its out/in degree
+    and op, then absorbs its neighbours' hashes once per vertex; the sorted hashes are the
+    fingerprint). Two cells with the same fingerprint are the same network."""
+    n = spec.num_vertices
+    matrix = spec.matrix
+    hashes = [
+        hashlib.md5(str((sum(matrix[v]), sum(row[v] for row in matrix), op)).encode()).hexdigest()
+        for v, op in enumerate(spec.ops)
+    ]
+    for _ in range(n):
+        hashes = [
+            hashlib.md5(
+                (
+                    "".join(sorted(hashes[w] for w in range(n) if matrix[w][v]))
+                    + "|"
+                    + "".join(sorted(hashes[w] for w in range(n) if matrix[v][w]))
+                    + "|"
+                    + hashes[v]
+                ).encode()
+            ).hexdigest()
+            for v in range(n)
+        ]
+    return hashlib.md5(str(sorted(hashes)).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def arch_hash(arch: str) -> str:
+    """:func:`graph_hash` of an arch string (validated; cached, as searches ask again)."""
+    return graph_hash(parse(arch))
+
+
+def raw_cell(arch: str) -> tuple[list[list[int]], list[int]]:
+    """The unpruned adjacency and op codes of a valid arch string, as 7 vertices: a smaller
+    cell gets unconnected interior vertices (maxpool) before its output, which pruning drops."""
+    parse(arch)
+    values = _literal_ints(arch)
+    n = next(k for k in range(2, MAX_VERTICES + 1) if k * k + k == len(values))
+    matrix = [values[i * n : (i + 1) * n] for i in range(n)]
+    ops = values[n * n :]
+    pad = MAX_VERTICES - n
+    index = list(range(n - 1)) + [MAX_VERTICES - 1]
+    full = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
+    for i in range(n):
+        for j in range(n):
+            full[index[i]][index[j]] = matrix[i][j]
+    return full, ops[:-1] + [2] * pad + [1]
+
+
+def to_string(matrix: list[list[int]], ops: list[int]) -> str:
+    """NASLib's flattened tuple of an adjacency and its op codes."""
+    return str(tuple(v for row in matrix for v in row) + tuple(ops))
+
+
+def neighbours(arch: str) -> list[str]:
+    """Cells one edit away that are valid and a different network: one adjacency entry
+    above the diagonal flipped, or one interior vertex given another op (the two mutations of
+    NAS-Bench-101's evolution baseline, Ying et al. 2019, Sec. 5.1), kept when the result has
+    an input-output path and at most 9 edges after pruning and its :func:`graph_hash`
+    differs from the parent's."""
+    matrix, ops = raw_cell(arch)
+    parent = arch_hash(arch)
+    candidates = []
+    for i in range(MAX_VERTICES):
+        for j in range(i + 1, MAX_VERTICES):
+            flipped = [row[:] for row in matrix]
+            flipped[i][j] ^= 1
+            candidates.append(to_string(flipped, ops))
+    for v in range(1, MAX_VERTICES - 1):
+        for code in INTERIOR_CODES:
+            if code != ops[v]:
+                candidates.append(to_string(matrix, ops[:v] + [code] + ops[v + 1 :]))
+    out = []
+    for candidate in candidates:
+        try:
+            if arch_hash(candidate) != parent:
+                out.append(candidate)
+        except GpsrError:
+            continue
+    return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def encode(arch: str) -> tuple[int, ...]:
+    """The 21 entries above the diagonal of the 7-vertex adjacency, then the 5 interior ops."""
+    matrix, ops = raw_cell(arch)
+    upper = [matrix[i][j] for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES)]
+    return tuple(upper + ops[1:-1])
+
+
+_UPPER = [(i, j) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES)]
+
+
+def mutate(arch: str, rng: random.Random) -> str:
+    """A different valid network by single edits, as NAS-Bench-101's evolution baseline
+    mutates (Ying et al. 2019, Sec. 5.1): with probability 1/2 one of the 21 adjacency
+    entries above the diagonal is flipped, else one interior vertex gets a random op; an
+    invalid result is drawn again, and a valid one that is still the same network (its
+    :func:`graph_hash` unchanged, e.g. an edit of a pruned vertex) is edited further. Unlike a
+    draw from :func:`neighbours` it terminates also for cells that have none (a lone
+    input-output edge)."""
+    parent = arch_hash(arch)
+    matrix, ops = raw_cell(arch)
+    while True:
+        new_matrix, new_ops = [row[:] for row in matrix], ops[:]
+        if rng.random() < 0.5:
+            i, j = rng.choice(_UPPER)
+            new_matrix[i][j] ^= 1
+        else:
+            new_ops[rng.randrange(1, MAX_VERTICES - 1)] = rng.choice(INTERIOR_CODES)
+        candidate = to_string(new_matrix, new_ops)
+        try:
+            if arch_hash(candidate) != parent:
+                return candidate
+        except GpsrError:
+            continue
+        matrix, ops = new_matrix, new_ops

@@ -21,6 +21,7 @@ each listing its input edges from node 0 upwards.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 
@@ -35,6 +36,7 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_ARCHS = len(OPS) ** len(EDGES)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse(arch: str) -> tuple[str, ...]:
     """The six edge ops of an arch string, in :data:`EDGES` order."""
     nodes = arch.strip().split("+")
@@ -192,3 +194,24 @@ def analytic_params(ops: tuple[str, ...], num_classes: int = 10, C: int = 16, N:
             if k is not None:
                 per_cell += k * k * c * c + 2 * c
     return fixed + N * per_cell
+
+
+# ---- search: neighbourhood and encoding ------------------------------------------------
+def neighbours(ops: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The 24 cells one edge-op change away (the mutation of NAS-Bench-201's regularized
+    evolution baseline, Dong & Yang 2020, Sec. 5: one edge gets another op)."""
+    return [
+        ops[:e] + (op,) + ops[e + 1 :] for e in range(len(EDGES)) for op in OPS if op != ops[e]
+    ]
+
+
+def encode(ops: tuple[str, ...]) -> tuple[int, ...]:
+    """The op index of each edge; two cells differ in as many edges as positions here."""
+    return tuple(OPS.index(op) for op in ops)
+
+
+def mutate(ops: tuple[str, ...], rng: random.Random) -> tuple[str, ...]:
+    """One edge, chosen uniformly, gets another op, chosen uniformly: a uniform draw from
+    :func:`neighbours`."""
+    e = rng.randrange(len(EDGES))
+    return ops[:e] + (rng.choice([op for op in OPS if op != ops[e]]),) + ops[e + 1 :]

@@ -16,9 +16,18 @@ NAS-Bench-301, Siems et al. 2020, Sec. 3 and App. for the training setting):
   convs (ReLU-depthwise dilated-pointwise-BN) 3x3 and 5x5; no conv has a bias;
 * global average pooling and a linear classifier.
 
-NB301 trained every architecture with ``C=32`` and 8 cells; its auxiliary head is used only
-in training and is not built here (the benchmark's ``params``/``flops`` leave it out too).
-Drop-path is a training regulariser and is also omitted.
+NB301 trained every architecture with ``C=32`` and 8 cells. The two training-only parts of the
+DARTS evaluation network (App. A.2; ``cnn/model.py`` ``AuxiliaryHeadCIFAR``, ``cnn/utils.py``
+``drop_path``) are built only when asked for, so the default network is the one the
+benchmark's ``params``/``flops`` count:
+
+* ``auxiliary=True`` adds the auxiliary head on the output of cell ``2 * layers // 3`` (ReLU,
+  5x5 average pool with stride 3 and no padding counted, 1x1 conv to 128 + BN + ReLU, 2x2 conv
+  to 768 + BN + ReLU, linear); :meth:`NB301Network.forward_with_aux` returns its logits in
+  training mode, ``forward`` never does;
+* ``drop_path_prob`` (an attribute, 0 by default; :mod:`gpsr.train` sets it every epoch): in
+  training mode each op output of a cell other than an identity is zeroed per sample with that
+  probability and the kept samples scaled by ``1 / (1 - p)``.
 
 NAS-Bench-Suite-Zero's proxies (and its ``params``/``flops`` columns) were computed on
 NASLib's DARTS graph, whose discretised ops keep the conventions of the DARTS *search*
@@ -35,7 +44,9 @@ previous cells, ``i >= 2`` is node ``i - 2``; op indices follow :data:`OPS`.
 from __future__ import annotations
 
 import ast
+import functools
 import random
+import re
 
 import torch
 from torch import nn
@@ -56,12 +67,32 @@ STEPS = 4
 Genotype = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
 
 
+_PAIRS = ", ".join([r"\((\d+), (\d+)\)"] * 2 * STEPS)
+#: The compact genotype as gpsr and the NB301 files write it, read without ``ast``.
+_GENOTYPE = re.compile(rf"\(\({_PAIRS}\), \({_PAIRS}\)\)")
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def parse(arch: str) -> Genotype:
     """Validate a compact genotype; returns ``(normal, reduce)`` as tuples of (input, op)."""
+    match = _GENOTYPE.fullmatch(arch.strip())
+    if match:
+        ints = [int(v) for v in match.groups()]
+        pairs = [tuple(ints[i : i + 2]) for i in range(0, len(ints), 2)]
+        value = (pairs[: 2 * STEPS], pairs[2 * STEPS :])
+    else:
+        value = _literal(arch)
+    return _check(arch, value)
+
+
+def _literal(arch: str) -> object:
     try:
-        value = ast.literal_eval(arch.strip())
+        return ast.literal_eval(arch.strip())
     except (ValueError, SyntaxError):
         raise GpsrError(f"NB301 arch {arch!r}: not a compact genotype tuple") from None
+
+
+def _check(arch: str, value: object) -> Genotype:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise GpsrError(f"NB301 arch {arch!r}: expected (normal cell, reduction cell)")
     cells = []
@@ -168,6 +199,14 @@ def _op(name: str, c: int, stride: int, search_ops: bool) -> nn.Module:
     return _dil_conv(c, k, stride, k - 1, 2, affine)
 
 
+def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """Zero whole samples of ``x`` with probability ``prob``, scaling the rest (DARTS
+    ``cnn/utils.py``); the mask comes from torch's global generator, as in DARTS."""
+    keep = 1.0 - prob
+    mask = torch.empty(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device).bernoulli_(keep)
+    return x / keep * mask
+
+
 class Cell(nn.Module):
     def __init__(
         self,
@@ -189,14 +228,39 @@ class Cell(nn.Module):
             _op(OPS[op], c, 2 if reduction and src < 2 else 1, search_ops) for src, op in pairs
         )
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        dropping = self.training and drop_prob > 0
         for node in range(STEPS):
-            a, b = 2 * node, 2 * node + 1
-            states.append(
-                self.ops[a](states[self.sources[a]]) + self.ops[b](states[self.sources[b]])
-            )
+            terms = []
+            for k in (2 * node, 2 * node + 1):
+                h = self.ops[k](states[self.sources[k]])
+                if dropping and not isinstance(self.ops[k], nn.Identity):
+                    h = drop_path(h, drop_prob)
+                terms.append(h)
+            states.append(terms[0] + terms[1])
         return torch.cat(states[2:], dim=1)
+
+
+class AuxiliaryHeadCIFAR(nn.Module):
+    """The DARTS auxiliary classifier for an 8x8 input (``cnn/model.py``)."""
+
+    def __init__(self, c_in: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
+            nn.Conv2d(c_in, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(128, 768, 2, bias=False),
+            nn.BatchNorm2d(768),
+            nn.ReLU(inplace=False),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).flatten(1))
 
 
 class NB301Network(nn.Module):
@@ -207,8 +271,11 @@ class NB301Network(nn.Module):
         C: int = 32,
         layers: int = 8,
         search_ops: bool = True,
+        auxiliary: bool = False,
     ) -> None:
         super().__init__()
+        self.drop_path_prob = 0.0
+        self.auxiliary_at = 2 * layers // 3
         self.stem = nn.Sequential(
             nn.Conv2d(3, 3 * C, 3, padding=1, bias=False), nn.BatchNorm2d(3 * C)
         )
@@ -225,14 +292,24 @@ class NB301Network(nn.Module):
             )
             c_prev_prev, c_prev = c_prev, STEPS * c
             reduction_prev = reduction
+            if i == self.auxiliary_at:
+                c_auxiliary = c_prev
+        self.auxiliary_head = AuxiliaryHeadCIFAR(c_auxiliary, num_classes) if auxiliary else None
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits, and the auxiliary head's logits in training mode (else None)."""
+        aux = None
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.classifier(self.pool(s1).flatten(1))
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == self.auxiliary_at and self.auxiliary_head is not None and self.training:
+                aux = self.auxiliary_head(s1)
+        return self.classifier(self.pool(s1).flatten(1)), aux
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_aux(x)[0]
 
 
 def build(
@@ -241,11 +318,70 @@ def build(
     C: int = 32,
     layers: int = 8,
     search_ops: bool = True,
+    auxiliary: bool = False,
 ) -> nn.Module:
     """The NB301 network of a parsed genotype (defaults: NB301's ``C=32``, 8 cells).
 
     ``search_ops=True`` builds the cell ops as NASLib's DARTS graph does, the network on
     which NAS-Bench-Suite-Zero computed its proxies (see the module docstring);
-    ``False`` gives the ops of the DARTS evaluation network (``cnn/model.py``).
+    ``False`` gives the ops of the DARTS evaluation network (``cnn/model.py``; with ``C=36``,
+    ``layers=20`` and ``auxiliary=True`` it is the network DARTS trained for its CIFAR-10
+    results).
     """
-    return NB301Network(genotype, num_classes, C=C, layers=layers, search_ops=search_ops)
+    return NB301Network(genotype, num_classes, C=C, layers=layers, search_ops=search_ops,
+                        auxiliary=auxiliary)
+
+
+# ---- search: canonical form, neighbourhood and encoding ---------------------------------
+def canonical(genotype: Genotype) -> Genotype:
+    """The genotype with each node's two (input, op) pairs sorted: the order of a node's
+    inputs does not change the network (its node sums them), but files list them either way."""
+    cells = []
+    for cell in genotype:
+        pairs: list[tuple[int, int]] = []
+        for node in range(STEPS):
+            pairs += sorted(cell[2 * node : 2 * node + 2])
+        cells.append(tuple(pairs))
+    return cells[0], cells[1]
+
+
+def neighbours(genotype: Genotype) -> list[Genotype]:
+    """Genotypes one edit away, canonical and distinct: in one cell, one pair gets another
+    op, or another input that its node's other pair does not read (NASLib's DARTS
+    mutation, ``DartsSearchSpace.mutate``: one edge's op or one edge's input changes)."""
+    genotype = canonical(genotype)
+    out: dict[Genotype, None] = {}
+    for c, cell in enumerate(genotype):
+        for k, (src, op) in enumerate(cell):
+            sibling = cell[k ^ 1][0]
+            edits = [(src, o) for o in range(len(OPS)) if o != op]
+            edits += [(s, op) for s in range(k // 2 + 2) if s not in (src, sibling)]
+            for pair in edits:
+                new_cell = cell[:k] + (pair,) + cell[k + 1 :]
+                cells = (new_cell, genotype[1]) if c == 0 else (genotype[0], new_cell)
+                out[canonical(cells)] = None
+    out.pop(genotype, None)
+    return list(out)
+
+
+def encode(genotype: Genotype) -> tuple[int, ...]:
+    """The canonical genotype flattened: (input, op) of the 16 pairs, normal cell first."""
+    return tuple(v for cell in canonical(genotype) for pair in cell for v in pair)
+
+
+def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
+    """NASLib's DARTS mutation: in a uniformly chosen cell and pair, change the op (to another,
+    uniformly) or, with probability 1/2, the input (to another state its node may read and its
+    other pair does not; the op when there is none). Returns the canonical genotype, which
+    always differs from ``genotype``'s."""
+    genotype = canonical(genotype)
+    c, k = rng.randrange(2), rng.randrange(2 * STEPS)
+    cell = genotype[c]
+    src, op = cell[k]
+    inputs = [s for s in range(k // 2 + 2) if s not in (src, cell[k ^ 1][0])]
+    if inputs and rng.random() < 0.5:
+        pair = (rng.choice(inputs), op)
+    else:
+        pair = (src, rng.choice([o for o in range(len(OPS)) if o != op]))
+    new_cell = cell[:k] + (pair,) + cell[k + 1 :]
+    return canonical((new_cell, genotype[1]) if c == 0 else (genotype[0], new_cell))

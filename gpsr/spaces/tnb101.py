@@ -28,6 +28,7 @@ the order of the TransNAS string ``a_bc_def`` (node 1 from 0; node 2 from 0, 1; 
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import random
 
@@ -56,6 +57,7 @@ def _int_tuple(space: str, arch: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+@functools.lru_cache(maxsize=1 << 13)
 def parse_micro(arch: str) -> tuple[int, ...]:
     """The six op codes (0-3) of a micro cell."""
     ops = _int_tuple("TNB101-micro", arch)
@@ -64,17 +66,22 @@ def parse_micro(arch: str) -> tuple[int, ...]:
     return ops
 
 
+@functools.lru_cache(maxsize=1 << 13)
 def parse_macro(arch: str) -> tuple[int, ...]:
     """The 4-6 module codes (1-4) of a macro skeleton."""
     codes = _int_tuple("TNB101-macro", arch)
     if len(codes) not in MACRO_LENGTHS or any(not 1 <= c <= 4 for c in codes):
         raise GpsrError(f"TNB101-macro arch {arch!r}: expected 4 to 6 module codes in 1..4")
-    if not 1 <= sum(c >= 3 for c in codes) <= 4 or not 1 <= sum(c % 2 == 0 for c in codes) <= 3:
+    if not _macro_counts_ok(codes):
         raise GpsrError(
             f"TNB101-macro arch {arch!r}: the space has 1-4 downsampling modules (3, 4) "
             "and 1-3 channel-doubling modules (2, 4)"
         )
     return codes
+
+
+def _macro_counts_ok(codes: tuple[int, ...]) -> bool:
+    return 1 <= sum(c >= 3 for c in codes) <= 4 and 1 <= sum(c % 2 == 0 for c in codes) <= 3
 
 
 def all_micro() -> list[str]:
@@ -237,3 +244,45 @@ def build_macro(
 ) -> nn.Module:
     """The ``64-<codes>-basic`` encoder with a classification head."""
     return TNB101Network(codes, None, num_classes, base_channels)
+
+
+# ---- search: neighbourhoods and encodings ----------------------------------------------
+def micro_neighbours(ops: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The 18 cells one edge-op change away."""
+    return [
+        ops[:e] + (op,) + ops[e + 1 :]
+        for e in range(len(MICRO_EDGES))
+        for op in range(len(MICRO_OPS))
+        if op != ops[e]
+    ]
+
+
+@functools.cache
+def macro_neighbours(codes: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Valid skeletons one edit away: one module's code changed, one module inserted
+    (any code, any position) or one module deleted, keeping 4-6 modules, 1-4 downsamplings
+    and 1-3 doublings. Distinct and different from ``codes``."""
+    edits: list[tuple[int, ...]] = []
+    for i in range(len(codes)):
+        edits += [codes[:i] + (c,) + codes[i + 1 :] for c in (1, 2, 3, 4) if c != codes[i]]
+        edits.append(codes[:i] + codes[i + 1 :])
+    for i in range(len(codes) + 1):
+        edits += [codes[:i] + (c,) + codes[i:] for c in (1, 2, 3, 4)]
+    return tuple(
+        edit
+        for edit in dict.fromkeys(edits)
+        if edit != codes and len(edit) in MACRO_LENGTHS and _macro_counts_ok(edit)
+    )
+
+
+def macro_encode(codes: tuple[int, ...]) -> tuple[int, ...]:
+    """The module codes padded with zeros to 6 (NASLib's padding of the op indices)."""
+    return codes + (0,) * (max(MACRO_LENGTHS) - len(codes))
+
+
+def micro_mutate(ops: tuple[int, ...], rng: random.Random) -> tuple[int, ...]:
+    """A uniform draw from :func:`micro_neighbours`."""
+    e = rng.randrange(len(MICRO_EDGES))
+    return ops[:e] + (rng.choice([op for op in range(len(MICRO_OPS)) if op != ops[e]]),) + ops[
+        e + 1 :
+    ]
