@@ -56,6 +56,8 @@ def search(
         help=f"Folder for {RESULT_NAME} and {SUMMARY_NAME} (live mode also journals every "
              f"network to {JOURNAL_NAME} there).")] = None,
     resume: Annotated[bool, typer.Option(help="Live mode: continue the search in --out.")] = False,
+    force: Annotated[bool, typer.Option(
+        help="Live mode: start over in --out, discarding its journal.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON.")] = False,
 ) -> None:
     """Search architectures that maximize a zero-cost metric (Aging Evolution or random)."""
@@ -65,15 +67,19 @@ def search(
     if mode not in MODES:
         raise GpsrError(f"unknown --mode {mode!r}; known: {', '.join(MODES)}")
     journal = None
+    if resume and force:
+        raise GpsrError("--resume and --force exclude each other")
     if out is not None:
         if out.exists() and not out.is_dir():
             raise GpsrError(f"{out}: exists and is not a folder")
         if mode == "live":
             journal = out / JOURNAL_NAME
+            if force:
+                journal.unlink(missing_ok=True)
             if journal.exists() and not resume:
-                raise GpsrError(f"{journal}: a search was started here (use --resume)")
-    elif resume:
-        raise GpsrError("--resume needs --out, the folder of the search to continue")
+                raise GpsrError(f"{journal}: a search was started here (use --resume or --force)")
+    elif resume or force:
+        raise GpsrError("--resume and --force need --out, the folder of the live search")
     batch = None
     if mode == "live":
         from gpsr.proxies import batch_from_npz, default_batch

@@ -255,6 +255,7 @@ def test_cli_lookup_writes_json_and_summary(tmp_path):
     ["--metric", "synflow", "--problem", "MINIMICRO-DIGITS-CLASS", "--algorithm", "bayes"],
     ["--metric", "synflow +", "--problem", "MINIMICRO-DIGITS-CLASS"],
     ["--metric", "synflow", "--mode", "live"],
+    ["--metric", "synflow", "--problem", "MINIMICRO-DIGITS-CLASS", "--resume"],
 ])
 def test_cli_bad_input_is_one_line(args, tmp_path):
     toy = tmp_path / "mini201-toy.csv"  # a problem with a single proxy column

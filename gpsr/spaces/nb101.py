@@ -362,13 +362,13 @@ _UPPER = [(i, j) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES
 
 
 def mutate(arch: str, rng: random.Random) -> str:
-    """A different valid network by single edits, as NAS-Bench-101's evolution baseline
-    mutates (Ying et al. 2019, Sec. 5.1): with probability 1/2 one of the 21 adjacency
-    entries above the diagonal is flipped, else one interior vertex gets a random op; an
-    invalid result is drawn again, and a valid one that is still the same network (its
-    :func:`graph_hash` unchanged, e.g. an edit of a pruned vertex) is edited further. Unlike a
-    draw from :func:`neighbours` it terminates also for cells that have none (a lone
-    input-output edge)."""
+    """A different valid network by single edits, the edits of NAS-Bench-101's evolution
+    baseline (Ying et al. 2019, Sec. 5.1: edges flipped, ops changed): with probability 1/2
+    one of the 21 adjacency entries above the diagonal is flipped, else one interior vertex
+    gets a random op; an invalid result is drawn again, and a valid one that is still the
+    same network (its :func:`graph_hash` unchanged, e.g. an edit of a pruned vertex) is
+    edited further. Unlike a draw from :func:`neighbours` it terminates also for cells that
+    have none (a lone input-output edge)."""
     parent = arch_hash(arch)
     matrix, ops = raw_cell(arch)
     while True:

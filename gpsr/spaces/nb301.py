@@ -347,8 +347,8 @@ def canonical(genotype: Genotype) -> Genotype:
 
 def neighbours(genotype: Genotype) -> list[Genotype]:
     """Genotypes one edit away, canonical and distinct: in one cell, one pair gets another
-    op, or another input that its node's other pair does not read (NASLib's DARTS
-    mutation, ``DartsSearchSpace.mutate``: one edge's op or one edge's input changes)."""
+    op, or another input that its node's other pair does not read (the edits of NASLib's
+    DARTS mutation, ``DartsSearchSpace.mutate``: one edge's op or one edge's input)."""
     genotype = canonical(genotype)
     out: dict[Genotype, None] = {}
     for c, cell in enumerate(genotype):
@@ -370,9 +370,10 @@ def encode(genotype: Genotype) -> tuple[int, ...]:
 
 
 def mutate(genotype: Genotype, rng: random.Random) -> Genotype:
-    """NASLib's DARTS mutation: in a uniformly chosen cell and pair, change the op (to another,
-    uniformly) or, with probability 1/2, the input (to another state its node may read and its
-    other pair does not; the op when there is none). Returns the canonical genotype, which
+    """After NASLib's DARTS mutation (``DartsSearchSpace.mutate``, from BANANAS): in a
+    uniformly chosen cell and pair, change the op or, with probability 1/2, the input (to a
+    state its node may read and its other pair does not; the op when there is none). NASLib
+    may redraw the same value; here the change is forced, so the canonical genotype returned
     always differs from ``genotype``'s."""
     genotype = canonical(genotype)
     c, k = rng.randrange(2), rng.randrange(2 * STEPS)
