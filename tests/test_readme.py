@@ -41,6 +41,9 @@ BUDGET = [
     (r"--archs\s+\d+", "--archs 2"),
     (r"--epochs\s+\d+", "--epochs 1"),
     (r"--repeats\s+\d+", "--repeats 1"),
+    # No worker processes in shell blocks (each imports torch); the Python API block keeps
+    # its jobs=2, the reason for its __main__ guard.
+    (r"--jobs\s+\d+", "--jobs 1"),
     (r"\bruns=\d+", "runs=2"),
     (r"\bgenerations=\d+", "generations=2"),
     (r"\bSearchConfig\((?![^)]*generations=)", "SearchConfig(generations=2, "),
@@ -105,7 +108,7 @@ def test_the_parser_reads_markers_and_budgets():
     first, second = readme_blocks(text)
     assert (first.line, first.language, first.code, first.skip) == (1, "bash", "echo a\n", None)
     assert (second.line, second.language, second.skip) == (5, "python", "needs a GPU")
-    assert shrink("gpsr bench build --archs 200 --jobs 2") == "gpsr bench build --archs 2 --jobs 2"
+    assert shrink("gpsr bench build --archs 200 --jobs 2") == "gpsr bench build --archs 2 --jobs 1"
     assert shrink("synthesize(d, c, runs=4)") == "synthesize(d, c, runs=2)"
     assert shrink("gpsr proxies --space nb201") == "gpsr proxies --batch-size 8 --space nb201"
     assert shrink("gpsr proxies-table --out t") == "gpsr proxies-table --batch-size 8 --out t"
