@@ -31,6 +31,9 @@ def compare(
     methods: Annotated[str, typer.Option(help="Comma-separated method names, or 'all'.")] = "all",
     runs: Annotated[int, typer.Option(help="Seeded runs per SR fit (SR and its variants).")] = 31,
     seed: Annotated[int, typer.Option(help="Seed of SR run 0 and of stochastic baselines.")] = 0,
+    loo_runs: Annotated[
+        int | None, typer.Option(help="SR runs per leave-one-out fit (default: --runs).")
+    ] = None,
     leave_one_out: Annotated[
         bool, typer.Option(help="Also fit on all problems but one and score the one left out.")
     ] = True,
@@ -73,7 +76,8 @@ def compare(
         result = run_compare(
             dataset.problems, chosen, runs, seed, leave_one_out,
             make_executor(backend, jobs, address), out / "journal.jsonl", dataset=dataset,
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            loo_runs=loo_runs)
     result["means"] = mean_taus(result)
     (out / "compare.json").write_text(json.dumps(result, indent=1))
     if as_json:
