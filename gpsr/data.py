@@ -17,11 +17,13 @@ import math
 import os
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from gpsr.calibration import Calibration
+from gpsr.calibration import check_method as check_calibration
 from gpsr.errors import GpsrError
 
 #: NASLib writes a failed proxy computation as -1e8.
@@ -392,6 +394,10 @@ class Dataset:
     split_seed: int
     input_fraction: float
     notes: list[str] = field(default_factory=list)
+    #: Terminal calibration (``gpsr.calibration``): the method, and per problem the maps
+    #: fitted on its input rows, which every split of ``problems`` has been passed through.
+    calibration: str = "none"
+    calibrations: dict[str, Calibration] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -405,7 +411,8 @@ class Dataset:
         return [p.select(r) for p, r in zip(self.problems, rows)]
 
     def describe(self) -> dict:
-        return {
+        calibrated = {} if self.calibration == "none" else {"calibration": self.calibration}
+        return calibrated | {
             "problems": {
                 p.name: {
                     "source": p.source,
@@ -429,13 +436,17 @@ def build_dataset(
     sentinel_policy: str = "keep",
     split_seed: int = 0,
     input_fraction: float = 0.7,
+    calibration: str = "none",
 ) -> Dataset:
     """Choose the terminal set, apply the sentinel policy and split each problem.
 
     The terminal set is, by default, the proxies every problem has; the notes say
     which proxies were dropped and which problems lack them. Sentinels are kept by
     default (the paper's taus include them); ``"drop"`` removes those rows.
+    ``calibration`` (``none``, ``quantile``, ``robust``; see :mod:`gpsr.calibration`)
+    maps each problem's terminals through maps fitted on that problem's input rows.
     """
+    check_calibration(calibration)
     if not problems:
         raise GpsrError("no problems to search over")
     if sentinel_policy not in SENTINEL_POLICIES:
@@ -474,6 +485,13 @@ def build_dataset(
                 notes.append(f"{prob.name}: kept {len(bad)} rows holding failure sentinels")
         chosen.append(prob)
     splits = [p.split(split_seed, input_fraction) for p in chosen]
+    calibrations = {}
+    if calibration != "none":
+        for k, (prob, (rows, _)) in enumerate(zip(chosen, splits)):
+            fitted = Calibration.fit(calibration, prob.values[rows], prob.proxies,
+                                     prob.source or prob.name)
+            calibrations[prob.name] = fitted
+            chosen[k] = replace(prob, values=fitted.apply(prob.values, prob.proxies))
     return Dataset(
         chosen,
         tuple(proxies),
@@ -483,6 +501,8 @@ def build_dataset(
         split_seed,
         input_fraction,
         notes,
+        calibration,
+        calibrations,
     )
 
 
