@@ -45,6 +45,7 @@ OPTIONS: dict[str, tuple[str, dict]] = {
     "baseline": ("none", {}),
     "quantile": ("quantile", {}),
     "robust": ("robust", {}),
+    "log": ("log", {}),
     "parsimony-0.001": ("none", {"parsimony_coefficient": 0.001}),
     "parsimony-0.005": ("none", {"parsimony_coefficient": 0.005}),
     "worst": ("none", {"final_choice": "worst"}),

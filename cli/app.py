@@ -39,7 +39,7 @@ AccuraciesOpt = Annotated[
     typer.Option("--accuracies", help="Benchmark CSV whose val_accuracy joins a proxy table."),
 ]
 CalibrationOpt = Annotated[
-    str, typer.Option(help="Terminal calibration per problem: none, quantile or robust.")
+    str, typer.Option(help="Terminal calibration per problem: none, quantile, robust or log.")
 ]
 ProblemsOpt = Annotated[
     list[str] | None,
@@ -168,7 +168,7 @@ def evaluate(
     accuracies: AccuraciesOpt = None,
     calibration: Annotated[
         str | None,
-        typer.Option(help="none, quantile or robust (default: a result.json's, else none).")
+        typer.Option(help="none, quantile, robust or log (default: a result.json's, else none).")
     ] = None,
     device: str = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -18,6 +18,10 @@ problem's own architectures (proxy values only, never accuracies):
   only what mixed expressions compute changes.
 * ``robust``: ``(x - median) / IQR``, the robust standardization; scale and location drop
   out, the shape (heavy tails) stays.
+* ``log``: ``sign(x) log(1 + |x| / m)`` with ``m`` the median of ``|x|``: orders of
+  magnitude, with the scale divided out (a proxy that is x0.25 on another dataset shifts by
+  a constant where ``|x| >> m``); products and ratios of raw proxies become sums and
+  differences.
 
 Failure sentinels (-1e8) are finite and map to the bottom like any low value; -inf and +inf
 map to the ends of the quantile map; NaN stays NaN (read as the protected value).
@@ -32,7 +36,7 @@ import numpy as np
 
 from gpsr.errors import GpsrError
 
-CALIBRATIONS = ("none", "quantile", "robust")
+CALIBRATIONS = ("none", "quantile", "robust", "log")
 #: Most reference values a stored quantile map keeps per proxy (evenly spaced over the
 #: distinct values, both ends included); between them the map is linear.
 MAX_KNOTS = 1025
@@ -43,7 +47,7 @@ class Calibration:
     """Per-proxy monotone maps of one method, fitted on one reference sample.
 
     ``maps[proxy]`` is ``{"x": knots, "y": levels}`` for ``quantile`` and
-    ``{"center": c, "scale": s}`` for ``robust``.
+    ``{"center": c, "scale": s}`` for ``robust``, ``{"scale": m}`` for ``log``.
     """
 
     method: str
@@ -63,7 +67,9 @@ class Calibration:
                 raise GpsrError(f"{where or 'reference'}: proxy {proxy!r} has no finite value "
                                 "to calibrate on")
             maps[proxy] = (_quantile_map(reference, max_knots) if method == "quantile"
-                           else _robust_map(reference))
+                           else _robust_map(reference) if method == "robust"
+                           else {"scale": _positive(np.median(np.abs(reference)),
+                                                    np.mean(np.abs(reference)))})
         return cls(method, maps)
 
     def apply(self, values: np.ndarray, proxies: Sequence[str]) -> np.ndarray:
@@ -85,7 +91,8 @@ class Calibration:
         if not isinstance(data, dict) or not isinstance(data.get("maps"), dict):
             raise GpsrError(f"{where}: expected {{method, maps}}")
         check_method(data.get("method"))
-        keys = {"quantile": ("x", "y"), "robust": ("center", "scale")}[data["method"]]
+        keys = {"quantile": ("x", "y"), "robust": ("center", "scale"),
+                "log": ("scale",)}[data["method"]]
         for proxy, m in data["maps"].items():
             if not isinstance(m, dict) or any(k not in m for k in keys):
                 raise GpsrError(f"{where}: map of {proxy!r} lacks {' or '.join(keys)}")
@@ -104,6 +111,8 @@ def apply_map(method: str, m: dict, x: np.ndarray) -> np.ndarray:
         out = np.interp(np.nan_to_num(x, nan=0.0), knots, np.asarray(m["y"], dtype=np.float64))
         return np.where(np.isnan(x), np.nan, out)
     with np.errstate(all="ignore"):
+        if method == "log":
+            return np.sign(x) * np.log1p(np.abs(x) / m["scale"])
         return (x - m["center"]) / m["scale"]
 
 
@@ -123,9 +132,13 @@ def _robust_map(reference: np.ndarray) -> dict:
     the median, else 1 (a constant proxy stays constant)."""
     center = float(np.median(reference))
     q25, q75 = np.percentile(reference, [25, 75])
-    scale = float(q75 - q25)
-    if not scale > 0:
-        scale = float(np.mean(np.abs(reference - center)))
-    if not (np.isfinite(scale) and scale > 0):
-        scale = 1.0
-    return {"center": center, "scale": scale}
+    return {"center": center,
+            "scale": _positive(q75 - q25, np.mean(np.abs(reference - center)))}
+
+
+def _positive(*candidates: float) -> float:
+    """The first finite positive scale among ``candidates``, else 1."""
+    for c in candidates:
+        if np.isfinite(c) and c > 0:
+            return float(c)
+    return 1.0

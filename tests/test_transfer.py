@@ -70,6 +70,17 @@ def test_robust_map_centres_and_scales_the_reference():
     assert q75 - q25 == pytest.approx(1.0)
 
 
+def test_log_map_divides_the_scale_out():
+    x = np.random.default_rng(3).lognormal(mean=2, sigma=2, size=(500, 1))
+    a = Calibration.fit("log", x, ("p",)).apply(x, ("p",))[:, 0]
+    b = Calibration.fit("log", 0.25 * x, ("p",)).apply(0.25 * x, ("p",))[:, 0]
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+    m = np.median(x)
+    assert a[0] == pytest.approx(np.log1p(x[0, 0] / m))
+    neg = Calibration.fit("log", -x, ("p",)).apply(-x, ("p",))[:, 0]
+    np.testing.assert_allclose(neg, -a)
+
+
 def test_calibration_errors_are_one_line():
     with pytest.raises(GpsrError, match="unknown calibration 'zscore'"):
         Calibration.fit("zscore", np.ones((3, 1)), ("p",))
