@@ -50,6 +50,7 @@ OPTIONS: dict[str, tuple[str, dict]] = {
     "parsimony-0.005": ("none", {"parsimony_coefficient": 0.005}),
     "worst": ("none", {"final_choice": "worst"}),
     "log+parsimony-0.001": ("log", {"parsimony_coefficient": 0.001}),
+    "log+parsimony-0.005": ("log", {"parsimony_coefficient": 0.005}),
     "log+worst": ("log", {"final_choice": "worst"}),
 }
 
