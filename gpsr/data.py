@@ -443,7 +443,7 @@ def build_dataset(
     The terminal set is, by default, the proxies every problem has; the notes say
     which proxies were dropped and which problems lack them. Sentinels are kept by
     default (the paper's taus include them); ``"drop"`` removes those rows.
-    ``calibration`` (``none``, ``quantile``, ``robust``; see :mod:`gpsr.calibration`)
+    ``calibration`` (``none``, ``quantile``, ``robust``, ``log``; see :mod:`gpsr.calibration`)
     maps each problem's terminals through maps fitted on that problem's input rows.
     """
     check_calibration(calibration)
