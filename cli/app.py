@@ -66,6 +66,9 @@ AccuraciesOpt = Annotated[
     list[Path] | None,
     typer.Option("--accuracies", help="Benchmark CSV whose val_accuracy joins a proxy table."),
 ]
+CalibrationOpt = Annotated[
+    str, typer.Option(help="Terminal calibration per problem: none, quantile, robust or log.")
+]
 ProblemsOpt = Annotated[
     list[str] | None,
     typer.Option("--problems", help="Problem names, comma-separated or repeated (default: all)."),
@@ -137,6 +140,13 @@ def run(
         bool, typer.Option("--verbose", "-v",
                            help="One line per generation: best and mean fitness, size, seconds.")
     ] = False,
+    calibration: CalibrationOpt = "none",
+    parsimony: Annotated[
+        float, typer.Option(help="Parsimony coefficient: equation 1 minus this per node.")
+    ] = 0.0,
+    final_choice: Annotated[
+        str, typer.Option(help="Final metric by equation 1 (sum) or by its worst problem.")
+    ] = "sum",
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json to stdout.")] = False,
 ) -> None:
     """Synthesize a zero-cost proxy over several NAS problems (paper, section 3).
@@ -149,14 +159,15 @@ def run(
 
     terminals = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
     dataset = build_dataset(_load(data, problems, accuracies), terminals, sentinels, split_seed,
-                            input_fraction)
+                            input_fraction, calibration)
     for note in dataset.notes:
         err_console.print(f"[dim]note: {escape(note)}[/dim]")
     config = SearchConfig(
         population_size=population, generations=generations, tournament_size=tournament_size,
         p_crossover=p_crossover, p_subtree_mutation=p_subtree, p_hoist_mutation=p_hoist,
         p_point_mutation=p_point, min_depth=min_depth, max_depth=max_depth,
-        init_depth=(max(2, min_depth), min(6, max_depth)), random_state=seed, device=device,
+        init_depth=(max(2, min_depth), min(6, max_depth)), parsimony_coefficient=parsimony,
+        final_choice=final_choice, random_state=seed, device=device,
     )
     executor = make_executor(backend, jobs, address)
     with err_console.status("preparing the kernels (compiled on first use, then cached)"):
@@ -218,10 +229,15 @@ def evaluate(
     data: DataOpt = None,
     problems: ProblemsOpt = None,
     accuracies: AccuraciesOpt = None,
+    calibration: Annotated[
+        str | None,
+        typer.Option(help="none, quantile, robust or log (default: a result.json's, else none).")
+    ] = None,
     device: DeviceOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Kendall tau of an expression on every problem that has its proxies."""
+    """Kendall tau of an expression on every problem that has its proxies (a calibrated
+    metric is evaluated with maps fitted on each problem's own input rows)."""
     from gpsr import evaluate as evaluate_expression
 
     expression, settings = _expression_from(expr)
@@ -232,7 +248,8 @@ def evaluate(
     if not usable:
         raise GpsrError(f"no loaded problem has every proxy of {expression.infix()!r} ({needed})")
     dataset = build_dataset(usable, needed, settings.get("sentinel_policy", "keep"),
-                            settings.get("split_seed", 0), settings.get("input_fraction", 0.7))
+                            settings.get("split_seed", 0), settings.get("input_fraction", 0.7),
+                            calibration or settings.get("calibration", "none"))
     for note in dataset.notes:
         err_console.print(f"[dim]note: {note}[/dim]")
     taus = evaluate_expression(expression, dataset, device)
@@ -319,6 +336,9 @@ ArchOpt = Annotated[list[str] | None, typer.Option("--arch", help="Architecture 
 def score(
     metric: Annotated[str, typer.Option(help="result.json, expression or proxy name.")],
     space: SpaceOpt,
+    reference: Annotated[str | None, typer.Option(
+        help="A calibrated metric's reference: a problem of its result.json, or a proxy "
+             "table of the space (gpsr proxies-table).")] = None,
     arch: ArchOpt = None,
     archs_file: Annotated[Path | None, typer.Option(help="One architecture per line.")] = None,
     num_classes: NumClassesOpt = 10,
@@ -332,7 +352,10 @@ def score(
     from gpsr.metric import Metric
     from gpsr.spaces import parse_arch
 
-    scorer = Metric.load(metric, seed, device)
+    scorer = Metric.load(metric, reference, seed, device)
+    if scorer.reference_space not in (None, space):
+        raise GpsrError(f"reference {reference} is a problem of space {scorer.reference_space}, "
+                        f"not {space}; give a reference of {space}")
     names = _archs(arch, archs_file)
     for name in names:
         parse_arch(space, name)

@@ -17,11 +17,13 @@ import math
 import os
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from gpsr.calibration import Calibration
+from gpsr.calibration import check_method as check_calibration
 from gpsr.errors import GpsrError
 from gpsr.expressions import is_proxy_name
 
@@ -453,6 +455,10 @@ class Dataset:
     split_seed: int
     input_fraction: float
     notes: list[str] = field(default_factory=list)
+    #: Terminal calibration (``gpsr.calibration``): the method, and per problem the maps
+    #: fitted on its input rows, which every split of ``problems`` has been passed through.
+    calibration: str = "none"
+    calibrations: dict[str, Calibration] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -466,7 +472,8 @@ class Dataset:
         return [p.select(r) for p, r in zip(self.problems, rows)]
 
     def describe(self) -> dict:
-        return {
+        calibrated = {} if self.calibration == "none" else {"calibration": self.calibration}
+        return calibrated | {
             "problems": {
                 p.name: {
                     "source": p.source,
@@ -490,13 +497,17 @@ def build_dataset(
     sentinel_policy: str = "keep",
     split_seed: int = 0,
     input_fraction: float = 0.7,
+    calibration: str = "none",
 ) -> Dataset:
     """Choose the terminal set, apply the sentinel policy and split each problem.
 
     The terminal set is, by default, the proxies every problem has; the notes say
     which proxies were dropped and which problems lack them. Sentinels are kept by
     default (the paper's taus include them); ``"drop"`` removes those rows.
+    ``calibration`` (``none``, ``quantile``, ``robust``, ``log``; see :mod:`gpsr.calibration`)
+    maps each problem's terminals through maps fitted on that problem's input rows.
     """
+    check_calibration(calibration)
     if not problems:
         raise GpsrError("no problems to search over")
     if sentinel_policy not in SENTINEL_POLICIES:
@@ -557,6 +568,13 @@ def build_dataset(
                 f"architectures of {prob.name} in the input split; the search needs at least "
                 f"{MIN_INPUT_ARCHITECTURES} (raise --input-fraction)"
             )
+    calibrations = {}
+    if calibration != "none":
+        for k, (prob, (rows, _)) in enumerate(zip(chosen, splits)):
+            fitted = Calibration.fit(calibration, prob.values[rows], prob.proxies,
+                                     prob.source or prob.name)
+            calibrations[prob.name] = fitted
+            chosen[k] = replace(prob, values=fitted.apply(prob.values, prob.proxies))
     return Dataset(
         chosen,
         tuple(proxies),
@@ -566,6 +584,8 @@ def build_dataset(
         split_seed,
         input_fraction,
         notes,
+        calibration,
+        calibrations,
     )
 
 

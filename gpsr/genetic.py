@@ -39,6 +39,8 @@ from gpsr.kernels.evaluate import resolve_device, single_threaded_torch
 
 SURVIVALS = ("elitist", "generational")
 
+FINAL_CHOICES = ("sum", "worst")
+
 
 @dataclass
 class SearchConfig:
@@ -57,6 +59,12 @@ class SearchConfig:
     init_depth: tuple[int, int] = (2, 6)
     function_set: tuple[str, ...] = DEFAULT_FUNCTION_SET
     parsimony_tiebreak: bool = True
+    #: Subtracted per node from equation 1 in the tournaments (gplearn's
+    #: ``parsimony_coefficient``; the final pick of a run is by equation 1 alone).
+    parsimony_coefficient: float = 0.0
+    #: The final metric of a run and among runs: ``sum`` (equation 1, the paper) or
+    #: ``worst`` (the highest lowest tau over the input problems; see ``choose``).
+    final_choice: str = "sum"
     random_state: int = 0
     device: str = "auto"
     #: "elitist" (the paper's: parents and offspring compete for survival) or "generational"
@@ -86,6 +94,9 @@ class SearchConfig:
             (0 <= self.min_depth <= self.max_depth, "need 0 <= min_depth <= max_depth"),
             (self.max_depth <= MAX_DEPTH, f"max_depth must be at most {MAX_DEPTH}"),
             (self.random_state >= 0, "random_state (the seed) must be >= 0"),
+            (self.parsimony_coefficient >= 0, "parsimony_coefficient must be >= 0"),
+            (self.final_choice in FINAL_CHOICES,
+             f"final_choice {self.final_choice!r} is not one of {', '.join(FINAL_CHOICES)}"),
             (
                 self.min_depth <= self.init_depth[0] <= self.init_depth[1] <= self.max_depth,
                 "init_depth must lie within [min_depth, max_depth]",
@@ -330,9 +341,13 @@ def _evolve(
         eq1 = fitness_from_state(config.fitness, state.bounds)
         rng.bit_generator.state = state.rng_state
     n = config.population_size
+    penalty = config.parsimony_coefficient
     for gen in range(state.generation + 1, config.generations + 1):
         sizes = np.array([e.size for e in population])
-        parent_idx = tournament(eq1.score(taus), sizes, config.tournament_size, n, rng,
+        fitness = eq1.score(taus)
+        if penalty:
+            fitness = fitness - penalty * sizes
+        parent_idx = tournament(fitness, sizes, config.tournament_size, n, rng,
                                 config.parsimony_tiebreak)
         offspring = factory.vary([population[i] for i in parent_idx])
         off_taus = scorer.taus(offspring)
@@ -343,16 +358,32 @@ def _evolve(
             union = population + offspring
             union_taus = np.vstack([taus, off_taus])
             union_sizes = np.array([e.size for e in union])
-            keep = tournament(eq1.score(union_taus), union_sizes, config.tournament_size, n,
-                              rng, config.parsimony_tiebreak)
+            union_fitness = eq1.score(union_taus)
+            if penalty:
+                union_fitness = union_fitness - penalty * union_sizes
+            keep = tournament(union_fitness, union_sizes, config.tournament_size, n, rng,
+                              config.parsimony_tiebreak)
             population = [union[i] for i in keep]
             taus = union_taus[keep]
         _record(state, population, taus, eq1, rng, gen)
         if on_generation:
             on_generation(state)
-    scores = eq1.score(taus)
-    best = int(np.lexsort(([e.size for e in population], -scores))[0])
-    return population[best], state
+    return population[choose(population, taus, eq1, config.final_choice)], state
+
+
+def choose(expressions: Sequence[Expression], taus: np.ndarray, eq1: Equation1 | WeightedTaus,
+           rule: str = "sum") -> int:
+    """The index of the final metric among ``expressions`` (raw taus on the input problems).
+
+    ``sum``: the highest equation 1, ties to the smaller tree (paper, section 4.1).
+    ``worst``: the highest lowest tau over the problems (an undefined tau counts as 0),
+    ties to the higher equation 1, then the smaller tree: a max-min choice that prefers a
+    metric without a weak problem to one that trades a weak problem for strong ones.
+    """
+    keys = [[e.size for e in expressions], -eq1.score(taus)]
+    if rule == "worst":
+        keys.append(-np.nan_to_num(np.atleast_2d(taus), nan=0.0).min(axis=1))
+    return int(np.lexsort(keys)[0])
 
 
 def _record(state: RunState, population: list[Expression], taus: np.ndarray,

@@ -26,7 +26,7 @@ from gpsr.errors import GpsrError
 from gpsr.executor import Executor, LocalExecutor
 from gpsr.expressions import Expression, parse
 from gpsr.fitness import TauScorer, make_fitness
-from gpsr.genetic import RunState, SearchConfig, evolve
+from gpsr.genetic import RunState, SearchConfig, choose, evolve
 from gpsr.kernels.kendall import warm_up
 from gpsr.report import SPLITS, best_single_proxies, gpsr_commit, tau_dict, taus_by_split
 
@@ -152,7 +152,8 @@ def synthesize(
     """Run ``runs`` seeded searches (seeds ``config.random_state + k``) and pick the final metric.
 
     The final metric is the run winner with the highest equation-1 score (or the config's
-    other fitness) among the runs' winners on the input split (paper, section 4.1).
+    other fitness) among the runs' winners on the input split (paper, section 4.1), or with
+    ``config.final_choice`` ``"worst"`` the one whose lowest input tau is highest.
     ``verbose`` prints one line per generation of each run to stderr
     (:data:`GENERATION_HEADER`; from the workers of the local backend too, not from Ray's).
     """
@@ -189,7 +190,7 @@ def synthesize(
     eq1 = make_fitness(config.fitness, len(dataset.names), config.fitness_weights)
     eq1.observe(final_taus)
     scores = eq1.score(final_taus)
-    chosen = int(np.lexsort(([e.size for e in finals], -scores))[0])
+    chosen = choose(finals, final_taus, eq1, config.final_choice)
     expression = finals[chosen]
 
     by_split = taus_by_split(finals, dataset, config.device)
@@ -234,9 +235,23 @@ def synthesize(
         },
         "wall_seconds": time.perf_counter() - wall_start,
     }
+    if dataset.calibration != "none":
+        report["calibration"] = describe_calibration(dataset)
     if folder is not None:
         _write_json(folder / "result.json", report)
     return SynthesisResult(expression, dataset, records, report)
+
+
+def describe_calibration(dataset: Dataset) -> dict:
+    """The terminal maps of a calibrated dataset, as ``gpsr.Metric`` reads them back."""
+    return {
+        "method": dataset.calibration,
+        "reference": "each problem's input rows (proxy values only); a live network is "
+                     "scored with the maps of a named problem of its space, or of a proxy "
+                     "table of its space computed by gpsr (gpsr score --reference)",
+        "spaces": {p.name: p.space for p in dataset.problems},
+        "maps": {name: c.maps for name, c in dataset.calibrations.items()},
+    }
 
 
 def describe_expression(expr: Expression) -> dict:
