@@ -280,6 +280,10 @@ def _prepare_folder(folder: Path, dataset: Dataset, config: SearchConfig, runs: 
         except GpsrError as exc:
             raise GpsrError(f"{exc}; the settings of {folder} are lost: choose another --out "
                             "or delete the folder") from None
+        if isinstance(saved, dict) and isinstance(saved.get("config"), dict):
+            # A folder written before a SearchConfig field existed ran with its default.
+            defaults = json.loads(json.dumps(SearchConfig().to_dict()))
+            saved["config"] = {**defaults, **saved["config"]}
         if saved != wanted:
             raise GpsrError(
                 f"{folder}: holds a synthesis with other settings or data; "

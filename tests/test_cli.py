@@ -287,3 +287,21 @@ def test_resume_from_a_truncated_checkpoint(runner, data_dir, tmp_path):
     after = json.loads((tmp_path / "r" / "result.json").read_text())
     assert json.loads(run_file.read_text())["resumed"] is True
     assert strip_timing(after) == strip_timing(before)
+
+
+def test_a_folder_from_before_newer_search_options_still_resumes(runner, data_dir, tmp_path):
+    """Options added to SearchConfig later default to the old behaviour, so a folder whose
+    config.json lacks them is the same synthesis; a genuinely different value still refuses."""
+    args = ["run", "--data", str(data_dir), *SMALL, "--out", str(tmp_path / "r")]
+    assert invoke(runner, *args).exit_code == 0
+    spec = tmp_path / "r" / "config.json"
+    saved = json.loads(spec.read_text())
+    for key in ("survival", "fitness", "fitness_weights", "parsimony_coefficient"):
+        del saved["config"][key]
+    spec.write_text(json.dumps(saved))
+    res = invoke(runner, *args)
+    assert res.exit_code == 0, res.output
+    saved["config"]["survival"] = "generational"
+    spec.write_text(json.dumps(saved))
+    res = invoke(runner, *args)
+    assert res.exit_code == 2 and "other settings" in res.output
