@@ -44,8 +44,10 @@ def compare(
     backend: BackendOpt = "local",
     address: AddressOpt = None,
     sentinels: Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")] = "keep",
-    split_seed: int = 0,
-    input_fraction: float = 0.7,
+    split_seed: Annotated[int, typer.Option(help="Seed of the input/test split.")] = 0,
+    input_fraction: Annotated[
+        float, typer.Option(help="Share of each problem's rows the methods fit on (input split).")
+    ] = 0.7,
     as_json: Annotated[bool, typer.Option("--json", help="Print compare.json to stdout.")] = False,
 ) -> None:
     """Fit every method (SR, best single proxy, AZ-NAS, UP-NAS, RoBoT, EZNAS, Auto-Prox, mean

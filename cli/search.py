@@ -49,7 +49,8 @@ def search(
     images: Annotated[Path | None, typer.Option(
         help="Live mode: image sample (.npz with images, labels); default: CIFAR-10.")] = None,
     batch_size: Annotated[int, typer.Option(help="Live mode: images per proxy batch.")] = 64,
-    num_classes: int = 10,
+    num_classes: Annotated[int, typer.Option(
+        help="Classes of the live networks' output layer (live mode).")] = 10,
     device: Annotated[str | None, typer.Option(help="Live mode: cpu or cuda "
                                                     "(default: cuda when present).")] = None,
     out: Annotated[Path | None, typer.Option(

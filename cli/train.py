@@ -42,9 +42,12 @@ def train(
         help="Initial channels C (default 36 for nb301, 16 for nb201).")] = None,
     layers: Annotated[int | None, typer.Option(
         help="Cells (nb301, default 20) or cells per stage (nb201, default 5).")] = None,
-    batch_size: int | None = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr")] = None,
-    weight_decay: float | None = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per step (default: the recipe's, 96 for nb301, 256 for nb201).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(
+        "--lr", help="Initial learning rate (default: the recipe's).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(
+        help="SGD weight decay (default: the recipe's).")] = None,
     grad_clip: Annotated[float | None, typer.Option(help="0: no clipping.")] = None,
     cutout: Annotated[int | None, typer.Option(help="Cutout side; 0: none.")] = None,
     aux_weight: Annotated[float | None, typer.Option(
