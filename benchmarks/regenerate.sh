@@ -41,11 +41,21 @@ if [ "$QUICK" = 1 ]; then
     REPEATS=1; RUNS=2; SEARCH=(--population 20 --generations 3); SEEDS=1
     NB201_ARCHS=12; AGREE_ARCHS=2; SPEED_NETS=1; SPEED_REPEATS=1; PARAMS_LIMIT=(--limit 2)
     SECOND_ARCHS=10
+    W="$R/work"; TRANSFER=(--seeds 2 --groups 1 --group-runs 2 --options baseline,log)
+    LOOKUP=(--seeds 1 --evaluations 200); LIVE=(--population 2 --sample-size 1 --evaluations 3)
+    LIVE301=("${LIVE[@]}")
+    MINIAS=(--seeds 1 --evaluations 6 --population 3 --sample-size 2 --k 1 --epochs 1)
+    TRAIN=(--darts-epochs 1 --darts-layers 5 --nb201-epochs 1)
 else
     R="${OUT:-results}"
     REPEATS=15; RUNS=31; SEARCH=(); SEEDS=10
     NB201_ARCHS=1000; AGREE_ARCHS=300; SPEED_NETS=10; SPEED_REPEATS=3; PARAMS_LIMIT=()
     SECOND_ARCHS=30
+    W=runs; TRANSFER=(); LOOKUP=(); LIVE=()
+    LIVE301=(--population 4 --sample-size 2 --evaluations 8)
+    MINIAS=(--problems "$(printf '%s,' \
+        MINIMICRO-DIGITS-CLASS MINIMACRO-DIGITS-CLASS MINIMICRO-DIGITS-ROTATION \
+        MINI201-DIGITS-ROTATION | sed 's/,$//')"); TRAIN=()
 fi
 if [ "$FRESH" = 1 ]; then
     rm -f "$R/proxies/nb201-proxies.csv" "$R"/minibench/*.csv
@@ -118,6 +128,22 @@ quoted gpsr bench report gpsr/shipped/*.csv --second-seed "$R/minibench/*.csv" -
 gpsr bench report gpsr/shipped/*.csv --second-seed "$R"/minibench/*.csv --json \
     > "$R/raw/minibench-report.json"
 
+# Every command fed bad input (issue 11), transfer options (issue 13), the peers and the
+# paper's tables (issue 13), architecture search and training (issue 12).
+step python benchmarks/bad_inputs.py --out "$R/bad-inputs.md"
+step python benchmarks/transfer.py --work "$W/transfer" --out "$R/transfer.json" \
+    ${TRANSFER[@]+"${TRANSFER[@]}"}
+step python benchmarks/paper_experiments.py --runs "$RUNS" --out "$R/peers" --work "$W/peers"
+step python benchmarks/archsearch_lookup.py --jobs 2 --out "$R/archsearch" \
+    ${LOOKUP[@]+"${LOOKUP[@]}"}
+step python benchmarks/archsearch_live.py --space nb201 --jobs 2 --out "$R/archsearch" \
+    ${LIVE[@]+"${LIVE[@]}"}
+step python benchmarks/archsearch_live.py --space nb301 --jobs 2 --out "$R/archsearch" \
+    ${LIVE301[@]+"${LIVE301[@]}"}
+step python benchmarks/archsearch_mini.py --work "$W/archsearch-mini" --jobs 2 \
+    --out "$R/archsearch-mini" ${MINIAS[@]+"${MINIAS[@]}"}
+step python benchmarks/train_cifar_sample.py --work "$W/train-cifar-sample" \
+    --out "$R/train-cifar-sample" ${TRAIN[@]+"${TRAIN[@]}"}
 # The report: figures and tables of the runs above, and every metric on the other problems
 # that have the paper metric's proxies (NASLib's early files; never mixed within a problem).
 ALSO=()
