@@ -52,6 +52,13 @@ BUDGET = [
     (r"\bgpsr (score|proxies-table|proxies)(?=\s)", r"gpsr \1 --batch-size 8"),
     (r"--batch-size\s+\d+", "--batch-size 8"),
     (r"\bdefault_batch\(\)", "default_batch(8)"),
+    # Architecture searches: a few evaluations of a small population.
+    (r"--evaluations\s+\d+", "--evaluations 4"),
+    (r"--population\s+\d+", "--population 2"),
+    (r"--sample-size\s+\d+", "--sample-size 2"),
+    (r"\bmax_evaluations=\d+", "max_evaluations=6"),
+    (r"\bpopulation_size=\d+", "population_size=3"),
+    (r"\bsample_size=\d+", "sample_size=2"),
 ]
 #: Per block, seconds: far above its time on CI's 2 cores, for a machine busy with other work.
 TIMEOUT = 600
