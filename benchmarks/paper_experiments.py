@@ -284,7 +284,8 @@ def exp_table17(ctx, args):
     for label, proxies, key in (("Data-agnostic", agnostic, "d-agnostic"),
                                 ("Data-dependent", dependent, "d-dependent"),
                                 ("Both (table 15)", list(d.proxies), "d-elitist")):
-        dataset = build_dataset(problems, proxies)
+        # D itself for both kinds: its notes (proxies dropped) are part of its identity.
+        dataset = d if len(proxies) == len(d.proxies) else build_dataset(problems, proxies)
         report = ctx.synth(key, dataset)
         expr = report["expression"]["infix"]
         out[label] = {"proxies": proxies, "expression": expr, "seeds": report["seeds"],

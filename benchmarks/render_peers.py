@@ -92,7 +92,7 @@ def render(folder: Path) -> str:
              ""]
     for name, title in (("compare-cifar10", "NB101/201/301-CF10 (shared data)"),
                         ("compare-nb201-computed",
-                         "NB201 CIFAR-10/100, gpsr's own 16 proxies (1,000 cells)"),
+                         "NB201 CIFAR-10/100, gpsr's own 16 proxies (612 / 1,000 cells)"),
                         ("compare-tnb101", "TransNAS-Bench-101 (4 shared proxies)"),
                         ("compare-mini", "the shipped mini benchmark")):
         data = _load(folder, name)
@@ -150,8 +150,9 @@ def render(folder: Path) -> str:
         parts += ["## Table 5: D, D- and D+", "",
                   "Test split for the problems searched over, all rows for the others. The "
                   "shared D has no zico/meco/swap, so D- equals D there; the D/D- contrast is "
-                  "measured on gpsr's own NB201 proxy data (16 against 13 proxies, CIFAR-10 and "
-                  "CIFAR-100 of the same 1,000 cells). D+ adds TNB101-Macro-Scene "
+                  "measured on gpsr's own NB201 proxy data (16 against 13 proxies; 1,000 cells "
+                  "with CIFAR-100 accuracies, the 612 of them in the shared CIFAR-10 file with "
+                  "CIFAR-10's). D+ adds TNB101-Macro-Scene "
                   "(TNB101-Micro-Scene is held back): with the final file only epe_nas and "
                   "synflow are shared by all four problems; the early file (values and "
                   "val_accuracy from NASLib's May-2022 JSON, see SOURCES.md) shares 9.", "",
