@@ -33,8 +33,9 @@ import numpy as np
 import gpsr
 from gpsr.data import Problem, build_dataset, load_problems, shared_dir
 from gpsr.expressions import parse
-from gpsr.methods import ALL_METHODS, ExpressionRule, compare, gpsr_commit, mean_taus
+from gpsr.methods import ALL_METHODS, ExpressionRule, compare, mean_taus
 from gpsr.minibench import shipped_problems
+from gpsr.report import gpsr_commit
 from gpsr.search import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ from gpsr.executor import Executor
 from gpsr.expressions import Expression
 from gpsr.genetic import SearchConfig
 from gpsr.kernels.kendall import kendall_tau
-from gpsr.report import SPLITS, taus_by_split
+from gpsr.report import SPLITS, gpsr_commit, taus_by_split
 
 #: Weights, preprocessing and models are fitted on these rows of each problem.
 FIT_SPLIT = "input"
@@ -547,22 +547,6 @@ def leave_one_out_splits(problems: Sequence[Problem], dataset: Dataset
                               dataset.split_seed, dataset.input_fraction)
         out.append((train, held))
     return out
-
-
-def gpsr_commit() -> str:
-    """``git rev-parse --short HEAD`` of the gpsr checkout, with ``+dirty`` when it has
-    uncommitted changes; ``unknown`` outside a git checkout."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
 
 
 def compare(
