@@ -327,6 +327,11 @@ def proxies_table(
     address: AddressOpt = None,
     resume: bool = False,
     force: bool = False,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated proxies: recompute only these columns of an "
+                     "existing table (same seeds), keeping the others."),
+    ] = None,
 ) -> None:
     """gpsr's own proxy data: all 16 proxies for a seeded sample of a space (resumable)."""
     from gpsr.proxies.table import compute_table
@@ -337,7 +342,8 @@ def proxies_table(
         task = progress.add_task("networks", total=archs)
         path = compute_table(space, archs, out, executor, seed, num_classes,
                              str(images) if images else None, batch_size, resume, force,
-                             on_progress=lambda done, total: progress.update(task, completed=done))
+                             on_progress=lambda done, total: progress.update(task, completed=done),
+                             only=[n.strip() for n in only.split(",")] if only else None)
     console.print(f"wrote {path}")
 
 
