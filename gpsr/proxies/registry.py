@@ -3,7 +3,7 @@
 A proxy is one function of a :class:`ProxyContext` returning a float, registered with
 :func:`register_proxy`. Its ``needs`` name what it reads from the shared main pass (see
 :mod:`gpsr.proxies.passes`); a proxy with no needs reads only the network's weights, or runs
-passes of its own on ``ctx.copy()`` (synflow, zen, zico, meco)::
+passes of its own on ``ctx.copy()`` (synflow, zen, zico, meco, swap)::
 
     @register_proxy("grad_l1", needs={"grad"})
     def grad_l1(ctx: ProxyContext) -> float:
