@@ -137,7 +137,7 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 
 #: CPU intra-op threads while proxies run. Reductions split over threads (weight gradients
 #: over the batch, batch-norm statistics) add in another order, so float32 values move with
-#: the thread count; ZiCo's mean/std ratios amplify it (by up to 6% on NB201 cells).
+#: the thread count; ZiCo's mean/std ratios amplify it (0.5% on an NB201 cell, up to 6%).
 PROXY_THREADS = 1
 
 
