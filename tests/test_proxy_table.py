@@ -47,7 +47,7 @@ def test_table_builds_extends_and_joins(tmp_path):
 @needs_shared
 def test_only_recomputes_the_named_columns(tmp_path):
     out = tmp_path / "t.csv"
-    args = ["proxies-table", "--space", "nb201", "--seed", "0", "--batch-size", "4",
+    args = ["proxies-table", "--space", "nb201", "--seed", "0", "--batch-size", "2",
             "--archs", "1", "--out", str(out)]
     runner = CliRunner()
     assert runner.invoke(app, args).exit_code == 0
