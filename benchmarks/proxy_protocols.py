@@ -56,7 +56,7 @@ def main() -> None:
     if JOURNAL.exists():
         config = json.loads(JOURNAL.read_text().splitlines()[0])["config"]
         fresh = {a: r["proxies"] for a, r in read_journal(JOURNAL, config, "arch").items()}
-        source = f"{len(fresh)} rows of the running recompute's journal ({JOURNAL.name})"
+        source = f"{len(fresh)} rows of the recompute's journal, resumable ({JOURNAL.name})"
     else:
         fresh = {a: {p: float(current[a][p]) for p in proxies} for a in current}
         source = f"all {len(fresh)} rows of {TABLE}"
@@ -89,7 +89,7 @@ def main() -> None:
         "",
         f"`python benchmarks/proxy_protocols.py --before {args.before} --proxies "
         f"{args.proxies}` at gpsr {commit}: Kendall tau with the accuracies on the same "
-        f"{len(cells)} NB201 cells (the first of the table's seeded sample, seed 0), old values "
+        f"{len(cells)} NB201 cells (of the table's seeded sample, seed 0), old values "
         f"from `{TABLE}` at {args.before}, new ones from {source}.",
         "",
         "| proxy | CF10 before | CF10 after | CF100 before | CF100 after |",
