@@ -22,6 +22,29 @@ from gpsr.kernels.kendall import kendall_tau
 from gpsr.report import gpsr_commit
 
 TABLE = Path("results/proxies/nb201-proxies.csv")
+#: How zico, meco and swap follow their authors, and where gpsr departs (issue 11 item 7).
+PROTOCOLS = [
+    "## zico, meco and swap: the authors' protocols",
+    "",
+    "- swap (Peng et al. 2024, `pym1024/SWAP` `correlation.py`): distinct activation "
+    "patterns of the batch's first 16 images, averaged over 32 re-initialisations with N(0, 1) "
+    "weights (seeded with `--seed`). Before, gpsr counted patterns of all 64 images on the "
+    "network's own initialisation, where nearly every unit has a pattern of its own.",
+    "- zico (Li et al. 2023, `SLDGroup/ZiCo` `compute_zico.py`): gradients accumulated over "
+    "two batches without zeroing, as the official `getzico`. Departure: the two batches are the "
+    "halves of the one batch of 64 every proxy shares (`compute_proxies` takes one batch, the "
+    "NAS-Bench-Suite-Zero protocol); the official script draws two batches from its loader.",
+    "- meco (Jiang et al. 2023, `HamsterMimi/MeCo`): unchanged; every module call adds a "
+    "term, so the value depends on the module tree. gpsr scores its NB201 network (NAS-Bench-"
+    "201's `xautodl` model), which has fewer wrapper modules than the `nasbench2` model of "
+    "MeCo's script (see the `meco` docstring): values are comparable within gpsr, not to the "
+    "paper's.",
+    "- Reproducibility: proxies run on one CPU thread (float32 sums split over threads move "
+    "zico between 1 and 2 threads: by 0.5% on a cell here, up to 6% in issue 11), and on "
+    "CUDA with deterministic cuDNN, no autotuning and TF32 off.",
+    "",
+    "Before/after taus of the changed proxies on the same cells: `protocols.md`.",
+]
 
 
 def main() -> None:
@@ -67,6 +90,7 @@ def main() -> None:
     ]
     for q in problems[0].proxies:
         lines.append(f"| {q} | " + " | ".join(f"{taus[p.name][q]:.3f}" for p in problems) + " |")
+    lines += ["", *PROTOCOLS]
     lines += [
         "",
         f"## Synthesis over both problems ({args.runs} runs, population 100, 50 generations)",

@@ -431,6 +431,11 @@ def proxies_table(
         bool, typer.Option("--repair", help="With --resume: drop corrupt records of the "
                            "journal (they are computed again), keep the rest.")
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated proxies: recompute only these columns of an "
+                     "existing table (same seeds), keeping the others."),
+    ] = None,
 ) -> None:
     """gpsr's own proxy data: all 16 proxies for a seeded sample of a space (resumable)."""
     from gpsr.proxies.table import compute_table
@@ -442,7 +447,8 @@ def proxies_table(
         path = compute_table(space, archs, out, executor, seed, num_classes,
                              str(images) if images else None, batch_size, resume, force,
                              on_progress=lambda done, total: progress.update(task, completed=done),
-                             repair=repair)
+                             repair=repair,
+                             only=[n.strip() for n in only.split(",")] if only else None)
     console.print(f"wrote {path}")
 
 

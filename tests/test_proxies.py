@@ -27,6 +27,7 @@ from gpsr.proxies import (
     regularised_swap,
 )
 from gpsr.proxies import registry as proxy_registry
+from gpsr.proxies.measures import SWAP_REPEATS, SWAP_SAMPLES, distinct_patterns
 from gpsr.proxies.passes import BoxAvgPool2d, binary_pattern_keys
 
 ALL16 = [
@@ -128,6 +129,51 @@ def test_the_callers_network_is_left_untouched() -> None:
     assert not net.training
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_values_do_not_depend_on_the_thread_count() -> None:
+    from gpsr.spaces import build_network
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    torch.manual_seed(0)
+    net = build_network("nb201", arch, C=8, N=1)
+    batch = random_batch(n=16, size=16)
+    values = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        values[threads] = compute_proxies(net, batch, device=CPU)
+        assert torch.get_num_threads() == threads  # the caller's setting is restored
+    torch.set_num_threads(1)
+    assert values[1] == values[2]
+
+
+def test_reproducible_sets_and_restores_the_determinism_flags() -> None:
+    cuda = proxy_registry.determinism_settings(torch.device("cuda"))
+    assert cuda == {
+        "cudnn.deterministic": True,
+        "cudnn.benchmark": False,
+        "cudnn.allow_tf32": False,
+        "cuda.matmul.allow_tf32": False,
+    }
+    assert proxy_registry.determinism_settings(torch.device("cpu")) == {
+        "threads": proxy_registry.PROXY_THREADS
+    }
+    # The flags are plain settings, so the CUDA branch runs (and restores) on a CPU build.
+    flags = ["cudnn.deterministic", "cudnn.benchmark", "cudnn.allow_tf32", "cuda.matmul.allow_tf32"]
+    getters = {name: proxy_registry._SETTINGS[name][0] for name in flags}
+    before = {name: get() for name, get in getters.items()}
+    proxy_registry._SETTINGS["cudnn.benchmark"][1](True)
+    try:
+        with proxy_registry.reproducible(torch.device("cuda")):
+            assert {name: get() for name, get in getters.items()} == cuda
+        assert getters["cudnn.benchmark"]() is True
+    finally:
+        proxy_registry._SETTINGS["cudnn.benchmark"][1](before["cudnn.benchmark"])
+    torch.set_num_threads(2)
+    with proxy_registry.reproducible(torch.device("cpu")):
+        assert torch.get_num_threads() == proxy_registry.PROXY_THREADS
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
 
 
 def test_a_user_proxy_registers_with_one_decorator() -> None:
@@ -238,18 +284,48 @@ def _relu_codes(net: nn.Module, x: torch.Tensor) -> np.ndarray:
     handle = net[2].register_forward_hook(
         lambda m, i, o: codes.append((i[0] > 0).reshape(len(x), -1).numpy())
     )
-    net.train()(x)
+    with torch.no_grad():
+        net.train()(x)
     handle.remove()
     return codes[0].astype(np.float64)
 
 
-def test_nwot_and_swap_match_numpy() -> None:
+def test_nwot_matches_numpy() -> None:
     net, (x, y) = tiny_net(), random_batch()
     c = _relu_codes(tiny_net(), x)
     k = c @ c.T + (1 - c) @ (1 - c).T
-    got = compute_proxies(net, (x, y), ["nwot", "swap"], device=CPU)
+    got = compute_proxies(net, (x, y), ["nwot"], device=CPU)
     assert got["nwot"] == pytest.approx(np.linalg.slogdet(k)[1], rel=1e-9)
-    assert got["swap"] == len(np.unique(c.T, axis=0))
+
+
+def test_swap_follows_the_authors_protocol() -> None:
+    # 20 images: swap reads the first 16, on SWAP_REPEATS Gaussian re-initialisations.
+    (x, y), net = random_batch(n=20), tiny_net()
+    g = torch.Generator().manual_seed(3)
+    probe = tiny_net().train()
+    counts = []
+    for _ in range(SWAP_REPEATS):
+        with torch.no_grad():
+            for m in probe.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+                    m.bias.zero_()
+        c = _relu_codes(probe, x[:SWAP_SAMPLES])
+        counts.append(len(np.unique(c.T, axis=0)))
+    got = compute_proxies(net, (x, y), ["swap"], device=CPU, seed=3)["swap"]
+    assert got == pytest.approx(np.mean(counts), rel=1e-12)
+    x[SWAP_SAMPLES:] = 0.0
+    assert compute_proxies(net, (x, y), ["swap"], device=CPU, seed=3)["swap"] == got
+    assert compute_proxies(net, (x, y), ["swap"], device=CPU, seed=4)["swap"] != got
+
+
+def test_distinct_patterns_marks_and_sorts_alike() -> None:
+    g = torch.Generator().manual_seed(2)
+    for samples in (5, 16, 17):
+        codes = (torch.rand((samples, 300), generator=g) > 0.3).float()
+        codes[:, 150:] = codes[:, :150]
+        keys = binary_pattern_keys(codes)
+        assert distinct_patterns(keys, samples) == len(np.unique(codes.numpy().T, axis=0))
 
 
 class ReLUConvBN(nn.Sequential):
@@ -327,23 +403,41 @@ def test_meco_matches_numpy_on_the_first_image() -> None:
     assert got == pytest.approx(expected, rel=1e-6)
 
 
-def test_zico_matches_its_formula_on_two_halves() -> None:
+def _meco_term(output: torch.Tensor) -> float:
+    fea = output[0].detach().reshape(output.shape[1], -1).numpy().astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(np.corrcoef(fea), nan=0.0, posinf=0.0, neginf=0.0)
+    return float(np.linalg.eigvalsh(corr).min())
+
+
+def test_meco_counts_a_wrapper_modules_output_again() -> None:
+    # MeCo hooks every module call, so the module tree is part of its definition.
+    (x, y), net = random_batch(), tiny_net()
+    wrapped = tiny_net()
+    wrapped[1] = nn.Sequential(wrapped[1])
+    plain = compute_proxies(net, (x, y), ["meco"], device=CPU)["meco"]
+    got = compute_proxies(wrapped, (x, y), ["meco"], device=CPU)["meco"]
+    with torch.no_grad():
+        bn_out = tiny_net().train()[:2](x[:1])
+    assert got - plain == pytest.approx(_meco_term(bn_out), rel=1e-6, abs=1e-9)
+    assert abs(_meco_term(bn_out)) > 1e-3
+
+
+def test_zico_accumulates_gradients_over_two_halves() -> None:
     net, (x, y) = tiny_net(), random_batch()
     probe = tiny_net().train()
-    weights = [probe[0].weight, probe[5].weight]
-    grads = []
-    for xs, ys in zip(x.chunk(2), y.chunk(2)):
-        loss = torch.nn.functional.cross_entropy(probe(xs), ys)
-        grads.append(
-            [g.numpy().ravel().astype(np.float64) for g in torch.autograd.grad(loss, weights)]
-        )
+    samples = []
+    for xs, ys in zip(x.chunk(2), y.chunk(2), strict=True):
+        torch.nn.functional.cross_entropy(probe(xs), ys).backward()
+        # The authors' script reads .grad after each backward without zeroing it.
+        samples.append([probe[0].weight.grad.clone(), probe[5].weight.grad.clone()])
     expected = 0.0
     for layer in range(2):
-        g = np.stack([grads[0][layer], grads[1][layer]])
+        g = np.stack([s[layer].numpy().ravel() for s in samples]).astype(np.float64)
         std, mean_abs = g.std(axis=0), np.abs(g).mean(axis=0)
         expected += math.log(np.sum(mean_abs[std > 0] / std[std > 0]))
     got = compute_proxies(net, (x, y), ["zico"], device=CPU)["zico"]
-    # mean|g|/std amplifies float32 rounding where the halves' gradients nearly agree.
+    # mean|g|/std amplifies float32 rounding (gpsr's pass runs channels-last).
     assert got == pytest.approx(expected, rel=1e-4)
 
 

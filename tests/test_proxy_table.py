@@ -42,3 +42,30 @@ def test_table_builds_extends_and_joins(tmp_path):
     # A join needs at least 10 architectures to validate; two are below it.
     with pytest.raises(Exception, match="at least 10"):
         join_accuracies(out, accuracies)
+
+
+@needs_shared
+def test_only_recomputes_the_named_columns(tmp_path):
+    out = tmp_path / "t.csv"
+    args = ["proxies-table", "--space", "nb201", "--seed", "0", "--batch-size", "2",
+            "--archs", "1", "--out", str(out)]
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    with out.open(newline="") as fh:
+        before = list(csv.DictReader(fh))
+    # Stand-in old values, as left by an earlier definition of zico.
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(before[0]))
+        writer.writeheader()
+        writer.writerows({**r, "zico": "1.0"} for r in before)
+    unknown = runner.invoke(app, [*args, "--only", "zico,nope"])
+    assert unknown.exit_code == 2 and "nope" in unknown.output
+    redo = runner.invoke(app, [*args, "--only", "zico"])
+    assert redo.exit_code == 0, redo.output
+    with out.open(newline="") as fh:
+        after = list(csv.DictReader(fh))
+    assert after == before  # zico recomputed to the same value, every other column kept
+    assert not (tmp_path / "t.csv.partial.jsonl").exists()
+    missing = runner.invoke(app, [*args, "--only", "zico", "--out", str(tmp_path / "x.csv")])
+    assert missing.exit_code == 2 and "existing table" in missing.output
+

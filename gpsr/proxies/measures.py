@@ -23,6 +23,7 @@ from gpsr.errors import GpsrError
 from gpsr.proxies.passes import (
     ForwardFailed,
     NonFiniteForward,
+    _ReluRecorder,
     forward,
     to_layout,
     weight_layers,
@@ -35,6 +36,10 @@ _K = 1e-5
 ZEN_MIXUP_GAMMA = 1e-2
 #: ZiCo's number of gradient samples when it is given one batch: the batch is split in halves.
 ZICO_SPLITS = 2
+#: SWAP's batch and number of re-initialisations (the official ``correlation.py`` defaults
+#: ``--input_samples 16 --repeats 32``).
+SWAP_SAMPLES = 16
+SWAP_REPEATS = 32
 
 
 def _finite(t: Tensor) -> Tensor:
@@ -317,27 +322,35 @@ def zen(ctx: ProxyContext) -> float:
 
 @register_proxy("zico")
 def zico(ctx: ProxyContext) -> float:
-    """ZiCo (Li et al., ICLR 2023, eq. 4): per Conv2d/Linear layer,
-    ``log sum_theta mean|g_theta| / std(g_theta)`` over the weights whose gradient varies,
-    g the cross-entropy gradients of ``ZICO_SPLITS`` (2) equal parts of the batch, summed over
-    layers (a layer whose sum is 0 adds nothing). std is the population std, as the official
-    ``compute_zico.py``. Departure: each part's gradient is its own (gradients are reset
-    between parts, as the paper's equations define), while the official code never zeroes
-    them, so its second sample is the running sum of both batches."""
+    """ZiCo (Li et al., ICLR 2023, eq. 4; official ``ZeroShotProxy/compute_zico.py``): per
+    Conv2d/Linear layer, ``log sum_theta mean|g_theta| / std(g_theta)`` over the weights whose
+    gradient varies, summed over layers (a layer whose sum is 0 adds nothing); std is the
+    population std. As in the official ``getzico``, the gradient samples are read from
+    ``weight.grad`` after each batch's ``loss.backward()`` without zeroing it in between, so
+    sample k is the running sum of the first k batches' gradients (the paper's equations
+    reset them). Departure: the official script feeds two batches of the loader; gpsr's
+    proxies share one batch, so ZiCo's ``ZICO_SPLITS`` (2) batches are the halves of it."""
     net = ctx.shared_copy()
     layers = weight_layers(net)
     weights = [m.weight for m in layers]
-    samples: list[list[Tensor | None]] = []
+    samples: list[list[Tensor]] = []
     for images, targets in zip(
         ctx.images.chunk(ZICO_SPLITS), ctx.targets.chunk(ZICO_SPLITS), strict=True
     ):
         logits = _finite(forward(net, to_layout(images)))
         loss = F.cross_entropy(logits, targets)
-        samples.append(list(torch.autograd.grad(loss, weights, allow_unused=True)))
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+        fresh = [
+            g if g is not None else torch.zeros_like(w)
+            for g, w in zip(grads, weights, strict=True)
+        ]
+        # float32 sums, as backward() accumulates them into .grad.
+        if samples:
+            fresh = [a + b for a, b in zip(samples[-1], fresh, strict=True)]
+        samples.append(fresh)
     total = 0.0
-    for i, weight in enumerate(weights):
-        g = torch.stack([s[i] if s[i] is not None else torch.zeros_like(weight) for s in samples])
-        g = _finite(g.flatten(1).to(torch.float64))
+    for i in range(len(weights)):
+        g = _finite(torch.stack([s[i] for s in samples]).flatten(1).to(torch.float64))
         std = g.std(dim=0, unbiased=False)
         varying = std > 0
         ratio_sum = float((g.abs().mean(dim=0)[varying] / std[varying]).sum())
@@ -356,7 +369,17 @@ def meco(ctx: ProxyContext) -> float:
     minimum eigenvalue; the score sums them, skipping NaN/inf. Not the ``meco_opt`` variant
     (8 random channels rescaled by channels/8). Eigenvalues come from float64 ``eigvalsh``
     where the official code calls float32 ``eig``. A network that cannot run one image in
-    train mode (batch-norm after global pooling raises ValueError) scores -1e8."""
+    train mode (batch-norm after global pooling raises ValueError) scores -1e8.
+
+    The value depends on the module tree, not only on the function: every module call adds
+    a term, so a wrapper module adds its output's term again. On NB201, gpsr's network
+    (:mod:`gpsr.spaces.nb201`, after NAS-Bench-201's ``xautodl`` model) has fewer wrappers
+    than the model MeCo's NB201 script scores (``foresight/models/nasbench2.py``): there
+    ReLU-conv-BN edges are a module holding a Sequential (the BN output counts three times,
+    here twice), the stem likewise, average pooling is wrapped (twice, here once), and each
+    of the three stages is its own Sequential (here one Sequential holds all cells). Its
+    cells' batch-norms are also non-affine without running statistics, with conv biases.
+    gpsr keeps the benchmark's own model, which every other proxy scores too."""
     net = ctx.shared_copy()
     matrices: list[Tensor] = []
 
@@ -393,19 +416,49 @@ def meco(ctx: ProxyContext) -> float:
     return float(minima[torch.isfinite(minima)].sum())
 
 
-@register_proxy("swap", needs={"relu_patterns"})
-def swap(ctx: ProxyContext) -> float:
-    """SWAP (Peng et al., ICLR 2024, official ``swap.py``): the number of distinct
-    sample-wise activation patterns, i.e. of distinct columns of the (samples, neurons) matrix
-    of ``sign(output)`` of every ``nn.ReLU`` with a 4-D input, on the batch. This is the
-    unregularised SWAP; the paper's regularised variant multiplies it by a parameter-count
-    factor whose mu and sigma are chosen per search space: see :func:`regularised_swap`."""
-    keys = ctx.main.relu_keys
-    if keys is None:
-        raise GpsrError("swap: the network has no nn.ReLU module with a 4-D input")
+def distinct_patterns(keys: Tensor, samples: int) -> int:
+    """Distinct rows of :func:`~gpsr.proxies.passes.binary_pattern_keys`' output for
+    ``samples`` samples."""
+    if samples <= 16:
+        # At most 2**16 patterns: marking them is linear, a sort (unique) is not.
+        seen = torch.zeros(1 << samples, dtype=torch.bool, device=keys.device)
+        seen[keys[:, 0]] = True
+        return int(seen.sum())
     if keys.shape[1] == 1:
-        return float(torch.unique(keys[:, 0]).numel())
-    return float(torch.unique(keys, dim=0).shape[0])
+        return int(torch.unique(keys[:, 0]).numel())
+    return int(torch.unique(keys, dim=0).shape[0])
+
+
+@register_proxy("swap")
+def swap(ctx: ProxyContext) -> float:
+    """SWAP (Peng et al., ICLR 2024; official ``src/metrics/swap.py`` and the protocol of its
+    ``correlation.py``): the number of distinct sample-wise activation patterns, i.e. of
+    distinct columns of the (samples, neurons) matrix of ``sign(output)`` of every ``nn.ReLU``
+    with a 4-D input, on the first ``SWAP_SAMPLES`` (16) images of the batch, averaged over
+    ``SWAP_REPEATS`` (32) re-initialisations of a train-mode copy with N(0, 1) Conv2d/Linear
+    weights, zero biases and unit/zero batch-norm affines (:func:`_gaussian_init`, SWAP's
+    ``network_weight_gaussian_init``), drawn from a CPU generator seeded with ``seed``. With
+    few samples the count measures how many patterns the units can tell apart; with 64 nearly
+    every unit has a pattern of its own and the count approaches the number of ReLU units.
+    This is the unregularised SWAP; the paper's regularised variant multiplies it by a
+    parameter-count factor whose mu and sigma are chosen per search space: see
+    :func:`regularised_swap`."""
+    net = ctx.copy()
+    generator = torch.Generator().manual_seed(ctx.seed)
+    images = to_layout(ctx.images[:SWAP_SAMPLES])
+    total = 0
+    for _ in range(SWAP_REPEATS):
+        _gaussian_init(net, generator)
+        recorder = _ReluRecorder(net, gram=False, patterns=True)
+        try:
+            with torch.no_grad():
+                _finite(forward(net, images))
+        finally:
+            recorder.remove()
+        if not recorder.keys:
+            raise GpsrError("swap: the network has no nn.ReLU module with a 4-D input")
+        total += distinct_patterns(torch.cat(recorder.keys), images.shape[0])
+    return total / SWAP_REPEATS
 
 
 def regularised_swap(swap_value: float, params_m: float, mu: float, sigma: float) -> float:

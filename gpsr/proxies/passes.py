@@ -9,7 +9,8 @@ statistics), followed by only the backward passes the requested proxies need:
 * ``hvp``: the Hessian-gradient product ``H g`` over those weights (grasp), by double backward
   through the graph the ``grad`` backward keeps;
 * ``input_grad``: the gradient of the summed logits with respect to the input (jacov, epe_nas);
-* ``relu_gram`` / ``relu_patterns``: binary ReLU codes, reduced on the fly (nwot, swap);
+* ``relu_gram`` / ``relu_patterns``: binary ReLU codes, reduced on the fly (nwot; swap runs
+  the pattern recorder on re-initialised copies of its own);
 * ``stats``: torchstat's per-module FLOP and parameter counts (flops, params).
 
 Everything is computed from the same forward, so the fused path costs one forward plus one

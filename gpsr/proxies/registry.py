@@ -3,7 +3,7 @@
 A proxy is one function of a :class:`ProxyContext` returning a float, registered with
 :func:`register_proxy`. Its ``needs`` name what it reads from the shared main pass (see
 :mod:`gpsr.proxies.passes`); a proxy with no needs reads only the network's weights, or runs
-passes of its own on ``ctx.copy()`` (synflow, zen, zico, meco)::
+passes of its own on ``ctx.copy()`` (synflow, zen, zico, meco, swap)::
 
     @register_proxy("grad_l1", needs={"grad"})
     def grad_l1(ctx: ProxyContext) -> float:
@@ -15,8 +15,9 @@ value is not finite, scores :data:`FAILURE` (-1e8). Bad input raises :class:`Gps
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +124,62 @@ class ProxyContext:
         return self._main
 
 
+#: CPU intra-op threads while proxies run. Reductions split over threads (weight gradients
+#: over the batch, batch-norm statistics) add in another order, so float32 values move with
+#: the thread count; ZiCo's mean/std ratios amplify it (0.5% on an NB201 cell, up to 6%).
+PROXY_THREADS = 1
+
+
+def _cudnn_flag(name: str) -> tuple[Callable[[], object], Callable[[object], None]]:
+    return (lambda: getattr(torch.backends.cudnn, name),
+            lambda value: setattr(torch.backends.cudnn, name, value))
+
+
+#: The settings :func:`reproducible` may change: name -> (getter, setter).
+_SETTINGS: dict[str, tuple[Callable[[], object], Callable[[object], None]]] = {
+    "threads": (torch.get_num_threads, lambda n: torch.set_num_threads(int(n))),
+    "cudnn.deterministic": _cudnn_flag("deterministic"),
+    "cudnn.benchmark": _cudnn_flag("benchmark"),
+    "cudnn.allow_tf32": _cudnn_flag("allow_tf32"),
+    "cuda.matmul.allow_tf32": (
+        lambda: torch.backends.cuda.matmul.allow_tf32,
+        lambda value: setattr(torch.backends.cuda.matmul, "allow_tf32", value),
+    ),
+}
+
+
+def determinism_settings(device: torch.device) -> dict[str, object]:
+    """What :func:`reproducible` sets for proxies on ``device``: on CPU a fixed thread count
+    (:data:`PROXY_THREADS`); on CUDA deterministic cuDNN without autotuning, as NASLib's
+    ``set_seed`` sets it, and TF32 off for convolutions and matmuls (TF32 rounds inputs to
+    10 mantissa bits, which moves gradient-ratio proxies such as ZiCo)."""
+    if device.type == "cpu":
+        return {"threads": PROXY_THREADS}
+    if device.type == "cuda":
+        return {
+            "cudnn.deterministic": True,
+            "cudnn.benchmark": False,
+            "cudnn.allow_tf32": False,
+            "cuda.matmul.allow_tf32": False,
+        }
+    return {}
+
+
+@contextlib.contextmanager
+def reproducible(device: torch.device) -> Iterator[None]:
+    """Apply :func:`determinism_settings` for ``device`` and restore the caller's afterwards."""
+    before = {name: _SETTINGS[name][0]() for name in determinism_settings(device)}
+    try:
+        for name, value in determinism_settings(device).items():
+            if before[name] != value:
+                _SETTINGS[name][1](value)
+        yield
+    finally:
+        for name, value in before.items():
+            if _SETTINGS[name][0]() != value:
+                _SETTINGS[name][1](value)
+
+
 def _evaluate(spec: ProxySpec, ctx: ProxyContext) -> float:
     if spec.needs & VALUE_NEEDS and not ctx.main.finite:
         return FAILURE
@@ -140,6 +197,7 @@ def compute_proxies(
     device: str | torch.device | None = None,
     fused: bool = True,
     seed: int = 0,
+    deterministic: bool = True,
 ) -> dict[str, float]:
     """Zero-cost proxies of ``net`` on a real minibatch ``batch = (images, labels)``.
 
@@ -148,8 +206,11 @@ def compute_proxies(
     ``fused=True`` proxies share one main forward and its backwards; ``fused=False`` gives
     each proxy passes of its own (the reference the fused path is tested against). ``device``
     defaults to CUDA when available. ``seed`` drives the only random draws (zen's Gaussian
-    weights and inputs). ``net`` itself is never modified. Returns ``{name: value}``, failed
-    proxies as :data:`FAILURE`.
+    weights and inputs, swap's re-initialisations). ``deterministic=True`` runs the passes
+    under :func:`reproducible` (one CPU thread; deterministic cuDNN without TF32 on CUDA), so
+    values do not depend on the caller's thread count or cuDNN's algorithm choice; the
+    caller's settings are restored afterwards. ``net`` itself is never modified. Returns
+    ``{name: value}``, failed proxies as :data:`FAILURE`.
     """
     if not isinstance(net, nn.Module):
         raise GpsrError(f"net must be a torch.nn.Module, not {type(net).__name__}")
@@ -163,10 +224,12 @@ def compute_proxies(
     dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
     images, targets = images.to(dev, dtype), targets.to(dev)
     specs = [_REGISTRY[n] for n in wanted]
-    if fused:
-        shared = frozenset().union(*(s.needs for s in specs))
-        ctx = ProxyContext(net, images, targets, dev, shared, seed)
-        return {s.name: _evaluate(s, ctx) for s in specs}
-    return {
-        s.name: _evaluate(s, ProxyContext(net, images, targets, dev, s.needs, seed)) for s in specs
-    }
+    with reproducible(dev) if deterministic else contextlib.nullcontext():
+        if fused:
+            shared = frozenset().union(*(s.needs for s in specs))
+            ctx = ProxyContext(net, images, targets, dev, shared, seed)
+            return {s.name: _evaluate(s, ctx) for s in specs}
+        return {
+            s.name: _evaluate(s, ProxyContext(net, images, targets, dev, s.needs, seed))
+            for s in specs
+        }

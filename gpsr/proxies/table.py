@@ -38,6 +38,8 @@ class TableJob:
     seed: int
     images: str | None
     batch_size: int
+    #: The proxies to compute; None for all.
+    names: tuple[str, ...] | None = None
 
 
 def distinct_sample(space: str, n: int, seed: int) -> list[str]:
@@ -80,7 +82,8 @@ def compute_row(job: TableJob) -> dict:
     torch.manual_seed(network_seed(job.seed, job.arch))
     net = build_network(job.space, job.arch, job.num_classes)
     start = time.perf_counter()
-    values = compute_proxies(net, batch, device="cpu", seed=job.seed)
+    names = list(job.names) if job.names is not None else None
+    values = compute_proxies(net, batch, names, device="cpu", seed=job.seed)
     return {"arch": job.arch, "proxies": values, "seconds_proxies": time.perf_counter() - start}
 
 
@@ -102,6 +105,23 @@ def _read_table_records(path: Path, proxies: list[str]) -> dict[str, dict]:
     }
 
 
+def _write_table(out: Path, archs: list[str], records: dict[str, dict], proxies: list[str]) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["arch", *proxies, "seconds_proxies"])
+        for arch in archs:
+            r = records[arch]
+            writer.writerow(
+                [
+                    arch,
+                    *(repr(float(r["proxies"][p])) for p in proxies),
+                    f"{r['seconds_proxies']:.4f}",
+                ]
+            )
+    os.replace(tmp, out)
+
+
 def compute_table(
     space: str,
     archs: int,
@@ -115,12 +135,17 @@ def compute_table(
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     repair: bool = False,
+    only: list[str] | None = None,
 ) -> Path:
     """Compute (or finish computing) the proxy table; returns the CSV path.
 
     Every option is checked (and the image batch loaded once) before anything is written;
     ``repair`` drops corrupt records of an interrupted journal (see
-    :func:`gpsr.journal.read_journal`)."""
+    :func:`gpsr.journal.read_journal`). ``only`` recomputes just those proxy columns of the
+    first ``archs`` rows of an existing finished table (after a proxy's definition changed),
+    with the same seeds, networks and batch, keeping every other column and
+    ``seconds_proxies`` (the time of the original build). It is journaled like a build:
+    ``resume`` continues it, ``force`` discards its journal (never the table)."""
     from gpsr.proxies import PROXIES
     from gpsr.spaces import parse_arch
 
@@ -137,10 +162,19 @@ def compute_table(
         raise GpsrError(f"{out}: {out.parent} is a file, not a folder")
     _batch(images, batch_size, seed)  # bad images or --batch-size fail here, not in a worker
     journal = out.with_name(out.name + ".partial.jsonl")
-    if not (resume or force) and (out.exists() or journal.exists()):
-        raise GpsrError(f"{out if out.exists() else journal}: exists (use --resume or --force)")
+    if only is not None:
+        unknown = [n for n in only if n not in PROXIES]
+        if unknown or not only:
+            raise GpsrError(f"--only: unknown proxies {unknown}; known: {', '.join(PROXIES)}")
+        if not out.is_file():
+            raise GpsrError(f"{out}: --only recomputes columns of an existing table; none found")
+    elif not (resume or force) and out.exists():
+        raise GpsrError(f"{out}: exists (use --resume or --force)")
+    if not (resume or force) and journal.exists():
+        raise GpsrError(f"{journal}: exists (use --resume or --force)")
     if force:
-        out.unlink(missing_ok=True)
+        if only is None:
+            out.unlink(missing_ok=True)
         journal.unlink(missing_ok=True)
     chosen = distinct_sample(space, archs, seed)
     for arch in chosen:
@@ -153,29 +187,33 @@ def compute_table(
         "batch_size": batch_size,
         "proxies": list(PROXIES),
     }
+    names = None
+    table: dict[str, dict] = {}
+    if only is not None:
+        names = tuple(n for n in PROXIES if n in only)
+        config["only"] = list(names)
+        table = _read_table_records(out, PROXIES)
+        missing = [a for a in chosen if a not in table]
+        if missing:
+            raise GpsrError(
+                f"{out}: has no row for {len(missing)} of the first {archs} architectures "
+                f"(e.g. {missing[0]}); build them first"
+            )
     if journal.exists():
         done = read_journal(journal, config, "arch", repair)
-    elif out.exists():  # a finished table, perhaps of fewer architectures: extend it
+    elif out.exists() and only is None:  # a finished table, perhaps of fewer archs: extend it
         done = _read_table_records(out, PROXIES)
     else:
         done = {}
-    jobs = [TableJob(a, space, num_classes, seed, images, batch_size) for a in chosen]
+    jobs = [TableJob(a, space, num_classes, seed, images, batch_size, names) for a in chosen]
     records = run_journaled(
         journal, config, jobs, lambda j: j.arch, compute_row, executor, "arch", done, on_progress
     )
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["arch", *PROXIES, "seconds_proxies"])
+    if only is None:
+        _write_table(out, chosen, records, PROXIES)
+    else:
         for arch in chosen:
-            r = records[arch]
-            writer.writerow(
-                [
-                    arch,
-                    *(repr(float(r["proxies"][p])) for p in PROXIES),
-                    f"{r['seconds_proxies']:.4f}",
-                ]
-            )
-    os.replace(tmp, out)
+            table[arch]["proxies"].update(records[arch]["proxies"])
+        _write_table(out, list(table), table, PROXIES)
     journal.unlink()
     return out
