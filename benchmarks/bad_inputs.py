@@ -194,7 +194,8 @@ def corrupt_line(lineno: int, junk: bytes) -> Callable[[Path], None]:
     return write
 
 
-def finished_run(corrupt: str | None = None, junk: bytes = RANDOM) -> Callable[[Path], None]:
+def finished_run(corrupt: str | None = None, junk: bytes = RANDOM,
+                 extra: tuple[str, ...] = ()) -> Callable[[Path], None]:
     """A finished two-run folder ``{tmp}/out`` made with :data:`RUN`; ``corrupt`` names a file
     in it to overwrite with ``junk``."""
     def write(path: Path) -> None:
@@ -202,7 +203,7 @@ def finished_run(corrupt: str | None = None, junk: bytes = RANDOM) -> Callable[[
 
         from gpsr.cli.app import app
 
-        res = CliRunner().invoke(app, fill(RUN + ("--runs", "2"), path.parent))
+        res = CliRunner().invoke(app, fill(RUN + ("--runs", "2", *extra), path.parent))
         assert res.exit_code == 0, res.output
         if corrupt:
             (path.parent / "out" / corrupt).write_bytes(junk)
@@ -241,6 +242,65 @@ TABLE = ("proxies-table", "--space", "tnb101-micro", "--archs", "2", *IMG)
 BUILD = ("bench", "build", "--space", "minimicro", "--task", "digits-class", "--epochs", "1")
 BASE = {"data": data_folder, "img.npz": good_npz()}
 OUT = ("out",)
+
+
+# ---- the newer commands: search, train, report, compare --------------------------------------
+MINI_ARCH = "(2, 1, 1, 0, 0, 0)"
+
+
+def mini_csv(n: int = 30, repeat: bool = False) -> str:
+    """A tiny lookup problem over real minimicro archs (``repeat``: one arch, written under
+    several spellings so its rows are distinct but the network is one)."""
+    from gpsr.minibench import sample
+
+    archs = sample("minimicro", n, 0)
+    if repeat:
+        archs = [archs[0].replace(", ", "," + " " * k) for k in range(n)]
+    rng = np.random.default_rng(5)
+    rows = ["arch,val_accuracy,flops,snip"]
+    rows += [f'"{a}",{50 + 10 * rng.random()!r},{rng.random()!r},{rng.random()!r}'
+             for a in archs]
+    return "\n".join(rows) + "\n"
+
+
+def torch_save(obj: object) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        import torch
+
+        torch.save(obj, path)
+    return write
+
+
+def _train_config(**changes) -> object:
+    from gpsr.train import TrainConfig
+
+    config = TrainConfig(**changes)
+    config.check()
+    return config
+
+
+def _train_api(tmp: Path, **changes) -> object:
+    from gpsr.train import train_arch
+
+    return train_arch("minimicro", MINI_ARCH, tmp / "t", task="digits-class", epochs=1,
+                      **changes)
+
+
+def _methods():
+    import gpsr.methods
+
+    return gpsr.methods
+
+
+MINI = {"minimicro-t.csv": mini_csv()}
+TINY = ("--evaluations", "10", "--population", "4", "--sample-size", "2")
+SEARCH = ("search", "--metric", "snip", "--problem", "MINIMICRO-T", "--data",
+          "{tmp}/minimicro-t.csv", *TINY)
+TRAIN = ("train", "--space", "minimicro", "--arch", MINI_ARCH, "--out", "{tmp}/t", "--device",
+         "cpu", "--task", "digits-class")
+RUN_FILES = {**BASE, ".made": finished_run()}
+REPORT = ("report", "{tmp}/out", "--device", "cpu", "--no-html", "--out", "{tmp}/rep")
+COMPARE = ("compare", "--data", "{tmp}/data", "--runs", "1", "--out", "{tmp}/cmp")
 
 
 def run_case(id: str, match: str, *extra: str, files: dict | None = None, **kw) -> Case:
@@ -634,6 +694,175 @@ CASES: list[Case] = [
     err("report-proxy-table", r"val_accuracy", "bench", "report", "{tmp}/t.csv",
         files={"t.csv": table_text()}),
     err("report-no-files", r"FILES", "bench", "report"),
+    # ---- search (lookup mode on a tiny synthetic minimicro problem) ----
+    err("search-unknown-space", r"nb999", *SEARCH, "--space", "nb999", files=MINI),
+    err("search-space-mismatch", r"nb201", *SEARCH, "--space", "nb201", files=MINI),
+    err("search-unknown-problem", r"NB999", "search", "--metric", "snip", "--problem",
+        "NB999-CF10", "--data", "{tmp}/minimicro-t.csv", *TINY, files=MINI),
+    err("search-no-problem", r"problem", "search", "--metric", "snip", "--data",
+        "{tmp}/minimicro-t.csv", *TINY, files=MINI),
+    err("search-unknown-metric", r"zen2", "search", "--metric", "zen2", *SEARCH[3:],
+        files=MINI),
+    err("search-metric-lacks-proxy", r"'zen'.*lacks", "search", "--metric", "zen * snip",
+        *SEARCH[3:], files=MINI),
+    err("search-metric-unparsable", r"cannot parse", "search", "--metric", "snip +",
+        *SEARCH[3:], files=MINI),
+    err("search-unknown-algorithm", r"bayes", *SEARCH, "--algorithm", "bayes", files=MINI),
+    err("search-unknown-mode", r"offline", *SEARCH, "--mode", "offline", files=MINI),
+    err("search-budget-below-population", r"population|budget|evaluations", "search",
+        "--metric", "snip", *SEARCH[3:7], "--evaluations", "3", "--population", "8",
+        "--sample-size", "2", files=MINI),
+    err("search-budget-zero", r"budget|evaluations", "search", "--metric", "snip",
+        *SEARCH[3:7], "--evaluations", "0", "--algorithm", "random", files=MINI),
+    err("search-population-one", r"population", "search", "--metric", "snip", *SEARCH[3:7],
+        "--evaluations", "10", "--population", "1", files=MINI),
+    err("search-sample-too-big", r"sample", *SEARCH, "--sample-size", "9", files=MINI),
+    err("search-p-mutation-big", r"mutation", *SEARCH, "--p-mutation", "1.5", files=MINI),
+    err("search-p-mutation-nan", r"mutation", *SEARCH, "--p-mutation", "nan", files=MINI),
+    err("search-seed-negative", r"seed", *SEARCH, "--seed", "-1", files=MINI),
+    err("search-out-is-file", r"f\.txt", *SEARCH, "--out", "{tmp}/f.txt",
+        files={**MINI, "f.txt": "mine"}),
+    err("search-resume-no-out", r"--out", *SEARCH, "--resume", files=MINI),
+    err("search-data-binary", r"minimicro-t\.csv", *SEARCH, files={"minimicro-t.csv": RANDOM}),
+    err("search-data-latin1", r"minimicro-t\.csv.*UTF-8", *SEARCH,
+        files={"minimicro-t.csv": mini_csv().encode().replace(b"snip", "sni\xe9".encode(
+            "latin-1"))}),
+    err("search-problem-one-arch", r"single network|at least", *SEARCH,
+        files={"minimicro-t.csv": mini_csv(repeat=True)}),
+    err("search-live-no-space", r"space", "search", "--metric", "snip", "--mode", "live",
+        "--images", "{tmp}/img.npz", "--batch-size", "4", *TINY, files={"img.npz": good_npz()}),
+    err("search-live-unknown-space", r"nb999", "search", "--metric", "snip", "--mode", "live",
+        "--space", "nb999", "--images", "{tmp}/img.npz", "--batch-size", "4", *TINY,
+        files={"img.npz": good_npz()}),
+    err("search-live-journal-corrupt", r"evaluations\.jsonl", "search", "--metric", "flops",
+        "--mode", "live", "--space", "minimicro", "--images", "{tmp}/img.npz", "--batch-size",
+        "4", "--num-classes", "4", "--device", "cpu", *TINY, "--out", "{tmp}/s", "--resume",
+        files={"img.npz": good_npz(), "s/evaluations.jsonl": RANDOM}),
+    # ---- train (mini space, one epoch at most) ----
+    err("train-unknown-space", r"nb999", "train", "--space", "nb999", "--arch", MINI_ARCH,
+        "--out", "{tmp}/t"),
+    err("train-bad-arch", r"not-an-arch|arch", *TRAIN[:4], "not-an-arch", *TRAIN[5:]),
+    err("train-epochs-zero", r"epochs", *TRAIN, "--epochs", "0", absent=("t/checkpoint.pt",)),
+    err("train-epochs-negative", r"epochs", *TRAIN, "--epochs", "-2",
+        absent=("t/checkpoint.pt",)),
+    err("train-batch-zero", r"batch.size", *TRAIN, "--batch-size", "0",
+        absent=("t/checkpoint.pt",)),
+    err("train-lr-negative", r"learning.rate", *TRAIN, "--lr", "-0.1",
+        absent=("t/checkpoint.pt",)),
+    err("train-lr-nan", r"learning.rate", *TRAIN, "--lr", "nan", absent=("t/checkpoint.pt",)),
+    err("train-unknown-task", r"cats", *TRAIN[:-1], "cats"),
+    err("train-mini-no-task", r"task", *TRAIN[:-2]),
+    err("train-mini-images", r"images", *TRAIN, "--images", "{tmp}/img.npz",
+        files={"img.npz": good_npz()}),
+    err("train-device-tpu", r"tpu", *TRAIN, "--device", "tpu"),
+    err("train-out-is-file", r"f\.txt", *TRAIN[:6], "{tmp}/f.txt", *TRAIN[7:],
+        files={"f.txt": "mine"}),
+    err("train-checkpoint-random", r"checkpoint\.pt", *TRAIN,
+        files={"t/checkpoint.pt": RANDOM}),
+    err("train-checkpoint-foreign", r"checkpoint\.pt.*gpsr", *TRAIN,
+        files={"t/checkpoint.pt": torch_save({"weights": [1, 2, 3]})}),
+    err("train-checkpoint-empty", r"checkpoint\.pt", *TRAIN, files={"t/checkpoint.pt": b""}),
+    err("train-nb201-task", r"task", "train", "--space", "nb201", "--arch", NB201_ARCH, "--out",
+        "{tmp}/t", "--task", "digits-class"),
+    err("train-images-missing", r"missing\.npz", "train", "--space", "nb201", "--arch",
+        NB201_ARCH, "--out", "{tmp}/t", "--images", "{tmp}/missing.npz", "--epochs", "1"),
+    err("train-images-binary", r"img\.npz", "train", "--space", "nb201", "--arch", NB201_ARCH,
+        "--out", "{tmp}/t", "--images", "{tmp}/img.npz", "--epochs", "1",
+        files={"img.npz": RANDOM}),
+    # ---- report ----
+    err("report-not-run-folder", r"nothing|run folder|result\.json", "report", "{tmp}/x",
+        "--out", "{tmp}/rep", files={"x/mine.txt": "x"}, absent=("rep",)),
+    err("report-missing-folder", r"nope", "report", "{tmp}/nope", "--out", "{tmp}/rep",
+        absent=("rep",)),
+    err("report-run-is-file", r"f\.txt", "report", "{tmp}/f.txt", "--out", "{tmp}/rep",
+        files={"f.txt": "mine"}, absent=("rep",)),
+    err("report-result-binary", r"result\.json", "report", "{tmp}/x", "--out", "{tmp}/rep",
+        files={"x/result.json": RANDOM}, absent=("rep",)),
+    err("report-result-latin1", r"result\.json", "report", "{tmp}/x", "--out", "{tmp}/rep",
+        files={"x/result.json": '{"expression": "caf\xe9"}'.encode("latin-1")},
+        absent=("rep",)),
+    err("report-result-malformed", r"result\.json", "report", "{tmp}/x", "--out", "{tmp}/rep",
+        files={"x/result.json": "{oops"}, absent=("rep",)),
+    err("report-unknown-split", r"validation", *REPORT, "--split", "validation",
+        files=RUN_FILES),
+    err("report-methods-malformed", r"m\.json.*malformed", *REPORT, "--methods", "{tmp}/m.json",
+        files={**RUN_FILES, "m.json": "{oops"}),
+    err("report-methods-binary", r"m\.json", *REPORT, "--methods", "{tmp}/m.json",
+        files={**RUN_FILES, "m.json": RANDOM}),
+    err("report-methods-list", r"m\.json", *REPORT, "--methods", "{tmp}/m.json",
+        files={**RUN_FILES, "m.json": "[1, 2]"}),
+    err("report-methods-missing", r"missing\.json", *REPORT, "--methods", "{tmp}/missing.json",
+        files=RUN_FILES),
+    err("report-methods-bad-tau", r"m\.json.*tau", *REPORT, "--methods", "{tmp}/m.json",
+        files={**RUN_FILES, "m.json": json.dumps({
+            "problems": ["NB201-CF10"], "split": "test", "methods": [
+                {"name": "x", "taus": {"test": {"NB201-CF10": "high"}}, "seconds": 1}]})}),
+    err("report-out-is-file", r"f\.txt", *REPORT[:-1], "{tmp}/f.txt",
+        files={**RUN_FILES, "f.txt": "mine"}),
+    err("report-also-missing", r"missing\.csv", *REPORT, "--also", "{tmp}/missing.csv",
+        files=RUN_FILES),
+    # ---- compare ----
+    err("compare-unknown-method", r"'magic'", *COMPARE, "--methods", "magic", files=BASE,
+        absent=("cmp",)),
+    err("compare-methods-empty", r"method", *COMPARE, "--methods", ",", files=BASE,
+        absent=("cmp",)),
+    err("compare-runs-zero", r"runs", *COMPARE, "--methods", "sr", "--runs", "0", files=BASE,
+        absent=("cmp",)),
+    err("compare-loo-one-problem", r"leave.one.out", *COMPARE[:2], "{tmp}/data/nb201-cifar10.csv",
+        *COMPARE[3:], "--methods", "best-single", "--leave-one-out", files=BASE,
+        absent=("cmp",)),
+    err("compare-out-is-file", r"f\.txt", *COMPARE[:-1], "{tmp}/f.txt", "--methods",
+        "best-single", files={**BASE, "f.txt": "mine"}),
+    err("compare-input-fraction-zero", r"input.fraction", *COMPARE, "--methods", "best-single",
+        "--input-fraction", "0", files=BASE, absent=("cmp",)),
+    err("compare-data-binary", r"p\.csv", "compare", "--data", "{tmp}/p.csv", "--out",
+        "{tmp}/cmp", "--methods", "best-single", files={"p.csv": RANDOM}, absent=("cmp",)),
+    err("compare-journal-corrupt", r"journal\.jsonl", *COMPARE, "--methods", "best-single",
+        files={**BASE, "cmp/journal.jsonl": RANDOM}),
+    err("compare-jobs-zero", r"jobs", *COMPARE, "--methods", "best-single", "--jobs", "0",
+        files=BASE, absent=("cmp",)),
+    # ---- run / evaluate / score: the newer options ----
+    run_case("calibration-unknown", r"zscore", "--calibration", "zscore"),
+    run_case("parsimony-negative", r"parsimony", "--parsimony", "-0.1"),
+    run_case("parsimony-nan", r"parsimony", "--parsimony", "nan"),
+    run_case("final-choice-unknown", r"median", "--final-choice", "median"),
+    err("evaluate-calibration-unknown", r"zscore", *EVAL, "--expr", "snip", "--calibration",
+        "zscore", files=BASE),
+    err("score-reference-other-space", r"space|nb201", *SCORE[:1], "--metric",
+        "{tmp}/out/result.json",
+        *SCORE[3:], "--reference", "NB101-CF10",
+        files={**BASE, ".made": finished_run(extra=("--calibration", "quantile"))}),
+    err("score-reference-unknown", r"NB999", *SCORE[:1], "--metric",
+        "{tmp}/out/result.json",
+        *SCORE[3:], "--reference", "NB999-CF10",
+        files={**BASE, ".made": finished_run(extra=("--calibration", "quantile"))}),
+    err("score-reference-uncalibrated", r"reference|calibrat", *SCORE, "--reference",
+        "NB201-CF10", files=BASE),
+    # ---- Python API of the newer modules ----
+    api("api-search-unknown-space", r"nb999", lambda tmp: gpsr.search_architectures(
+        "snip", "nb999", problem="MINIMICRO-T", data=tmp / "minimicro-t.csv",
+        max_evaluations=10, population_size=4, sample_size=2), files=MINI),
+    api("api-search-unknown-algorithm", r"bayes", lambda tmp: gpsr.search_architectures(
+        "snip", problem="MINIMICRO-T", data=tmp / "minimicro-t.csv", algorithm="bayes",
+        max_evaluations=10, population_size=4, sample_size=2), files=MINI),
+    api("api-search-budget-below-population", r"population|budget|evaluations",
+        lambda tmp: gpsr.search_architectures(
+            "snip", problem="MINIMICRO-T", data=tmp / "minimicro-t.csv", max_evaluations=3,
+            population_size=8, sample_size=2), files=MINI),
+    api("api-search-metric-not-str", r"metric", lambda tmp: gpsr.search_architectures(
+        3.5, problem="MINIMICRO-T", data=tmp / "minimicro-t.csv", max_evaluations=10,
+        population_size=4, sample_size=2), files=MINI),
+    api("api-train-config-epochs", r"epochs", lambda tmp: _train_config(epochs=0)),
+    api("api-train-config-lr", r"learning_rate", lambda tmp: _train_config(learning_rate=-1.0)),
+    api("api-train-config-schedule", r"hourly", lambda tmp: _train_config(schedule="hourly")),
+    api("api-train-config-drop-path", r"drop_path", lambda tmp: _train_config(drop_path=1.0)),
+    api("api-train-arch-unknown-option", r"colour", lambda tmp: _train_api(tmp, colour=1)),
+    api("api-train-arch-batch-zero", r"batch_size", lambda tmp: _train_api(tmp, batch_size=0)),
+    api("api-train-arch-bad-arch", r"arch|nope", lambda tmp: gpsr.train.train_arch(
+        "minimicro", "nope", tmp / "t", task="digits-class", epochs=1)),
+    api("api-make-method-unknown", r"magic", lambda tmp: _methods().make_method("magic")),
+    api("api-make-method-bad-setting", r"colour", lambda tmp: _methods().make_method(
+        "best-single", colour=1)),
     # ---- command line itself ----
     err("unknown-command", r"frobnicate", "frobnicate"),
     err("unknown-option", r"--colour", "run", "--colour"),

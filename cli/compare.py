@@ -68,19 +68,22 @@ def compare(
     loaded = _load(data, problems, accuracies)
     if leave_one_out and len(loaded) < 2:
         raise GpsrError("--leave-one-out needs at least two problems (or --no-leave-one-out)")
+    if out.exists() and not out.is_dir():
+        raise GpsrError(f"{out}: exists and is not a folder")
     dataset = build_dataset(loaded, None, sentinels, split_seed, input_fraction)
     for note in dataset.notes:
         err_console.print(f"[dim]note: {note}[/dim]")
-    out.mkdir(parents=True, exist_ok=True)
+    executor = make_executor(backend, jobs, address)  # checks --jobs before --out is made
     with Progress(TextColumn("[bold]fits"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("fits", total=None)
         result = run_compare(
             dataset.problems, chosen, runs, seed, leave_one_out,
-            make_executor(backend, jobs, address), out / "journal.jsonl", dataset=dataset,
+            executor, out / "journal.jsonl", dataset=dataset,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             loo_runs=loo_runs)
     result["means"] = mean_taus(result)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result, indent=1))
     if as_json:
         print(json.dumps(result, indent=1))

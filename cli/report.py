@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gpsr.cli.common import console, err_console, friendly
+from gpsr.errors import GpsrError
 
 
 @friendly
@@ -46,6 +47,8 @@ def report(
     from gpsr.data import load_problems
     from gpsr.report import build_report, write_report
 
+    if out.exists() and not out.is_dir():
+        raise GpsrError(f"{out}: exists and is not a folder")  # before the report is computed
     words = ["gpsr", "report", *map(str, run_dirs), "--out", str(out)]
     if methods is not None:
         words += ["--methods", str(methods)]

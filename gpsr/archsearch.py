@@ -437,6 +437,8 @@ def make_algorithm(
     random_state: int | None = 0,
 ) -> AgingEvolution | RandomSearch:
     """``"ae"`` (Aging Evolution) or ``"random"`` with the given settings."""
+    if random_state is not None and random_state < 0:
+        raise GpsrError(f"seed must be >= 0, got {random_state}")
     if algorithm == "ae":
         return AgingEvolution(population_size, sample_size, p_mutation, max_evaluations,
                               batch_size, random_state)

@@ -13,6 +13,7 @@ class docstring says what gpsr chose.
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -190,6 +191,11 @@ def make_method(name: str, **settings) -> Method:
     """A registered method by name; ``settings`` go to its constructor."""
     if name not in METHODS:
         raise GpsrError(f"unknown method {name!r} (known: {', '.join(METHODS)})")
+    accepted = inspect.signature(METHODS[name]).parameters
+    unknown = [key for key in settings if key not in accepted]
+    if unknown:
+        raise GpsrError(f"method {name!r} has no setting {unknown[0]!r} "
+                        f"(it has: {', '.join(accepted) or 'none'})")
     return METHODS[name](**settings)
 
 
@@ -579,6 +585,9 @@ def compare(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise GpsrError(f"unknown method {unknown[0]!r} (known: {', '.join(METHODS)})")
+    for option, value in (("--runs", runs), ("--loo-runs", loo_runs)):
+        if value is not None and value < 1:
+            raise GpsrError(f"{option} must be >= 1, got {value}")
     dataset = dataset or build_dataset(problems)
     executor = executor or LocalExecutor(1)
     tasks = [CompareTask(m, dataset, None, runs, seed, config) for m in methods]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -249,13 +248,10 @@ def load_run(folder: str | Path, data_dirs: Sequence[str | Path] = ()) -> Run:
 
 def read_methods(path: str | Path) -> dict:
     """A methods file (the schema in ``gpsr report --help``), checked field by field."""
+    from gpsr.data import read_json
+
     path = Path(path)
-    try:
-        methods = json.loads(path.read_text())
-    except OSError as exc:
-        raise GpsrError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise GpsrError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    methods = read_json(path)
     if not isinstance(methods, dict):
         raise GpsrError(f"{path}: expected an object with problems, split and methods")
     for key, kind in (("problems", list), ("split", str), ("methods", list)):

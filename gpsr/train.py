@@ -334,6 +334,8 @@ def train(
     checkpoint = None
     if out is not None:
         checkpoint = Path(out) / CHECKPOINT
+        if checkpoint.parent.exists() and not checkpoint.parent.is_dir():
+            raise GpsrError(f"{out}: exists and is not a folder")
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if checkpoint.exists():
             state = load_checkpoint(checkpoint, device)
@@ -530,7 +532,8 @@ def train_arch(
         minibench.training_data(task)  # checks the task before anything is built
         spec = minibench.SPACES[space]
         torch_seed = minibench.arch_seed(seed, arch)
-        config = config_from(minibench.recipe(changes.pop("epochs", None) or 2, torch_seed),
+        epochs = changes.pop("epochs", None)
+        config = config_from(minibench.recipe(2 if epochs is None else epochs, torch_seed),
                              **changes)
         torch.set_num_threads(1)
         torch.manual_seed(torch_seed)
