@@ -14,7 +14,10 @@ from gpsr.cli.bench import bench_app
 from gpsr.cli.common import (
     AddressOpt,
     BackendOpt,
+    InputFractionOpt,
+    SentinelsOpt,
     SpaceOpt,
+    SplitSeedOpt,
     console,
     err_console,
     friendly,
@@ -131,11 +134,9 @@ def run(
     proxies: Annotated[
         str | None, typer.Option(help="Terminal set, comma-separated (default: shared proxies).")
     ] = None,
-    sentinels: Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")] = "keep",
-    split_seed: Annotated[int, typer.Option(help="Seed of the input/test split.")] = 0,
-    input_fraction: Annotated[
-        float, typer.Option(help="Share of each problem's rows the search sees (input split).")
-    ] = 0.7,
+    sentinels: SentinelsOpt = "keep",
+    split_seed: SplitSeedOpt = 0,
+    input_fraction: InputFractionOpt = 0.7,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v",
                            help="One line per generation: best and mean fitness, size, seconds.")

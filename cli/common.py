@@ -18,6 +18,11 @@ err_console = Console(stderr=True)
 BackendOpt = Annotated[str, typer.Option(help="Executor: local or ray.")]
 AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address.")]
 SpaceOpt = Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")]
+SentinelsOpt = Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")]
+SplitSeedOpt = Annotated[int, typer.Option(help="Seed of the input/test split.")]
+InputFractionOpt = Annotated[
+    float, typer.Option(help="Share of each problem's rows a search or fit sees (input split).")
+]
 
 
 def friendly(command: Callable[..., None]) -> Callable[..., None]:

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from gpsr.cli.common import AddressOpt, BackendOpt, console, err_console, friendly
+from gpsr.cli.common import (
+    AddressOpt,
+    BackendOpt,
+    InputFractionOpt,
+    SentinelsOpt,
+    SplitSeedOpt,
+    console,
+    err_console,
+    friendly,
+)
 from gpsr.errors import GpsrError
 
 
@@ -43,11 +52,9 @@ def compare(
     jobs: Annotated[int, typer.Option(help="Parallel fits (local processes).")] = 1,
     backend: BackendOpt = "local",
     address: AddressOpt = None,
-    sentinels: Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")] = "keep",
-    split_seed: Annotated[int, typer.Option(help="Seed of the input/test split.")] = 0,
-    input_fraction: Annotated[
-        float, typer.Option(help="Share of each problem's rows the methods fit on (input split).")
-    ] = 0.7,
+    sentinels: SentinelsOpt = "keep",
+    split_seed: SplitSeedOpt = 0,
+    input_fraction: InputFractionOpt = 0.7,
     as_json: Annotated[bool, typer.Option("--json", help="Print compare.json to stdout.")] = False,
 ) -> None:
     """Fit every method (SR, best single proxy, AZ-NAS, UP-NAS, RoBoT, EZNAS, Auto-Prox, mean

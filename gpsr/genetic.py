@@ -344,11 +344,8 @@ def _evolve(
     penalty = config.parsimony_coefficient
     for gen in range(state.generation + 1, config.generations + 1):
         sizes = np.array([e.size for e in population])
-        fitness = eq1.score(taus)
-        if penalty:
-            fitness = fitness - penalty * sizes
-        parent_idx = tournament(fitness, sizes, config.tournament_size, n, rng,
-                                config.parsimony_tiebreak)
+        parent_idx = tournament(_penalized(eq1.score(taus), sizes, penalty), sizes,
+                                config.tournament_size, n, rng, config.parsimony_tiebreak)
         offspring = factory.vary([population[i] for i in parent_idx])
         off_taus = scorer.taus(offspring)
         eq1.observe(off_taus)
@@ -358,10 +355,8 @@ def _evolve(
             union = population + offspring
             union_taus = np.vstack([taus, off_taus])
             union_sizes = np.array([e.size for e in union])
-            union_fitness = eq1.score(union_taus)
-            if penalty:
-                union_fitness = union_fitness - penalty * union_sizes
-            keep = tournament(union_fitness, union_sizes, config.tournament_size, n, rng,
+            keep = tournament(_penalized(eq1.score(union_taus), union_sizes, penalty),
+                              union_sizes, config.tournament_size, n, rng,
                               config.parsimony_tiebreak)
             population = [union[i] for i in keep]
             taus = union_taus[keep]
@@ -369,6 +364,11 @@ def _evolve(
         if on_generation:
             on_generation(state)
     return population[choose(population, taus, eq1, config.final_choice)], state
+
+
+def _penalized(fitness: np.ndarray, sizes: np.ndarray, penalty: float) -> np.ndarray:
+    """Tournament fitness less ``penalty`` per node (gplearn's parsimony coefficient)."""
+    return fitness - penalty * sizes if penalty else fitness
 
 
 def choose(expressions: Sequence[Expression], taus: np.ndarray, eq1: Equation1 | WeightedTaus,
