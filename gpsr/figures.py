@@ -24,8 +24,11 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _annotated_grid(ax, matrix: np.ndarray, limit: float, cmap: str) -> None:
+def _annotated_grid(ax, matrix: np.ndarray, cmap: str) -> None:
     """Colour cells on a symmetric scale, write each value, grey out undefined ones."""
+    finite = matrix[np.isfinite(matrix)]
+    # Symmetric around 0, so colour says the sign; at least 0.05 so noise stays pale.
+    limit = max(0.05, float(np.max(np.abs(finite)))) if finite.size else 1.0
     ax.set_facecolor(_MISSING)
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=-limit, vmax=limit,
                       aspect="auto")
@@ -47,10 +50,8 @@ def tau_heatmap(rows: Sequence[str], columns: Sequence[str], taus: np.ndarray,
     taus = np.asarray(taus, dtype=float).reshape(len(rows), len(columns))
     fig = Figure(figsize=(2.8 + 0.85 * len(columns), 1.2 + 0.36 * len(rows)))
     ax = fig.add_subplot()
-    finite = taus[np.isfinite(taus)]
-    limit = max(0.05, float(np.max(np.abs(finite)))) if finite.size else 1.0
     # Brown to teal: the red boxes stay visible on every cell.
-    image = _annotated_grid(ax, taus, limit, "BrBG")
+    image = _annotated_grid(ax, taus, "BrBG")
     for j in range(len(columns)):
         column = taus[:, j]
         if np.isfinite(column).any():
@@ -137,9 +138,7 @@ def replacement_heatmap(rows: Sequence[str], columns: Sequence[str], delta: np.n
     delta = np.asarray(delta, dtype=float).reshape(len(rows), len(columns))
     fig = Figure(figsize=(2.2 + 0.62 * len(columns), 1.3 + 0.45 * len(rows)))
     ax = fig.add_subplot()
-    finite = delta[np.isfinite(delta)]
-    limit = max(0.05, float(np.max(np.abs(finite)))) if finite.size else 1.0
-    image = _annotated_grid(ax, delta, limit, "RdBu")
+    image = _annotated_grid(ax, delta, "RdBu")
     ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=9)
     ax.set_yticks(range(len(rows)), rows, fontsize=9)
     ax.set_xlabel("removed, or replaced by", fontsize=9)
