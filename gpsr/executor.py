@@ -20,7 +20,6 @@ BACKENDS = ("local", "ray")
 
 def _limit_threads() -> None:
     # Workers share the cores: one thread each avoids oversubscription.
-    os.environ["NUMBA_NUM_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
     import numba
     import torch

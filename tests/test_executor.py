@@ -123,3 +123,41 @@ def test_ray_synthesize_equals_local(ray_executor, dataset, inline_result):
     assert result.report["executor"] == {"backend": "ray", "address": None}
     # a plain function through Ray as well
     assert collect(ray_executor) == collect(LocalExecutor(1))
+
+
+EMBEDDED = """
+import numpy as np
+import gpsr
+from gpsr.data import Problem
+
+def main():
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(size=(40, 2))
+    problem = Problem("S-T", "s", "t", [f"a{i}" for i in range(40)], ("flops", "snip"),
+                      values, values[:, 0] + rng.normal(size=40))
+    config = gpsr.SearchConfig(population_size=6, generations=2, max_depth=3,
+                               init_depth=(2, 3), device="cpu")
+    result = gpsr.synthesize(gpsr.build_dataset([problem]), config, runs=2,
+                             executor=gpsr.make_executor("local", 2))
+    print("expression", result.expression)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_pool_compiles_kernels_when_the_numba_cache_is_empty(tmp_path):
+    """A script that embeds gpsr on a fresh machine: the workers compile the kernels
+    themselves. Setting NUMBA_NUM_THREADS in a worker after numba had started its threads
+    made every such compile fail ('Cannot set NUMBA_NUM_THREADS to a different value')."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "embed.py"
+    script.write_text(EMBEDDED)
+    env = os.environ | {"NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "expression" in done.stdout
