@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -150,10 +153,6 @@ def test_pool_compiles_kernels_when_the_numba_cache_is_empty(tmp_path):
     """A script that embeds gpsr on a fresh machine: the workers compile the kernels
     themselves. Setting NUMBA_NUM_THREADS in a worker after numba had started its threads
     made every such compile fail ('Cannot set NUMBA_NUM_THREADS to a different value')."""
-    import os
-    import subprocess
-    import sys
-
     script = tmp_path / "embed.py"
     script.write_text(EMBEDDED)
     env = os.environ | {"NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
