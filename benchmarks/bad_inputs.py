@@ -821,6 +821,10 @@ CASES: list[Case] = [
         files={**BASE, "cmp/journal.jsonl": RANDOM}),
     err("compare-jobs-zero", r"jobs", *COMPARE, "--methods", "best-single", "--jobs", "0",
         files=BASE, absent=("cmp",)),
+    err("compare-population-odd", r"population", *COMPARE, "--methods", "sr",
+        "--population", "7", files=BASE, absent=("cmp",)),
+    err("compare-generations-negative", r"generations", *COMPARE, "--methods", "sr",
+        "--generations", "-1", files=BASE, absent=("cmp",)),
     # ---- run / evaluate / score: the newer options ----
     run_case("calibration-unknown", r"zscore", "--calibration", "zscore"),
     run_case("parsimony-negative", r"parsimony", "--parsimony", "-0.1"),

@@ -42,7 +42,7 @@ if [ "$QUICK" = 1 ]; then
     NB201_ARCHS=12; AGREE_ARCHS=2; SPEED_NETS=1; SPEED_REPEATS=1; PARAMS_LIMIT=(--limit 2)
     SECOND_ARCHS=10
     W="$R/work"; TRANSFER=(--seeds 2 --groups 1 --group-runs 2 --options baseline,log)
-    LOOKUP=(--seeds 1 --evaluations 200); LIVE=(--population 2 --sample-size 1 --evaluations 3)
+    PEERS=(--blocks 2); LOOKUP=(--seeds 1 --evaluations 200); LIVE=(--population 2 --sample-size 1 --evaluations 3)
     LIVE301=("${LIVE[@]}")
     MINIAS=(--seeds 1 --evaluations 6 --population 3 --sample-size 2 --k 1 --epochs 1)
     TRAIN=(--darts-epochs 1 --darts-layers 5 --nb201-epochs 1)
@@ -51,7 +51,7 @@ else
     REPEATS=15; RUNS=31; SEARCH=(); SEEDS=10
     NB201_ARCHS=1000; AGREE_ARCHS=300; SPEED_NETS=10; SPEED_REPEATS=3; PARAMS_LIMIT=()
     SECOND_ARCHS=30
-    W=runs; TRANSFER=(); LOOKUP=(); LIVE=()
+    W=runs; TRANSFER=(); PEERS=(); LOOKUP=(); LIVE=()
     LIVE301=(--population 4 --sample-size 2 --evaluations 8)
     MINIAS=(--problems "$(printf '%s,' \
         MINIMICRO-DIGITS-CLASS MINIMACRO-DIGITS-CLASS MINIMICRO-DIGITS-ROTATION \
@@ -133,7 +133,8 @@ gpsr bench report gpsr/shipped/*.csv --second-seed "$R"/minibench/*.csv --json \
 step python benchmarks/bad_inputs.py --out "$R/bad-inputs.md"
 step python benchmarks/transfer.py --work "$W/transfer" --out "$R/transfer.json" \
     ${TRANSFER[@]+"${TRANSFER[@]}"}
-step python benchmarks/paper_experiments.py --runs "$RUNS" --out "$R/peers" --work "$W/peers"
+step python benchmarks/paper_experiments.py --runs "$RUNS" --out "$R/peers" --work "$W/peers" \
+    ${PEERS[@]+"${PEERS[@]}"}
 step python benchmarks/archsearch_lookup.py --jobs 2 --out "$R/archsearch" \
     ${LOOKUP[@]+"${LOOKUP[@]}"}
 step python benchmarks/archsearch_live.py --space nb201 --jobs 2 --out "$R/archsearch" \

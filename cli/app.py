@@ -14,7 +14,9 @@ from gpsr.cli.bench import bench_app
 from gpsr.cli.common import (
     AddressOpt,
     BackendOpt,
+    GenerationsOpt,
     InputFractionOpt,
+    PopulationOpt,
     SentinelsOpt,
     SpaceOpt,
     SplitSeedOpt,
@@ -114,8 +116,8 @@ def run(
     out: Annotated[Path, typer.Option(help="Run folder; an existing one is resumed.")] = Path(
         "gpsr-run"
     ),
-    population: Annotated[int, typer.Option(help="Population size N.")] = 100,
-    generations: Annotated[int, typer.Option(help="Generations per run.")] = 50,
+    population: PopulationOpt = 100,
+    generations: GenerationsOpt = 50,
     runs: Annotated[int, typer.Option(help="Independent seeded runs.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of run 0; run k uses seed + k.")] = 0,
     jobs: Annotated[int, typer.Option(help="Parallel runs (local processes).")] = 1,

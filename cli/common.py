@@ -20,6 +20,8 @@ AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address.")]
 SpaceOpt = Annotated[str, typer.Option(help="Search space: nb201, nb101, nb301, tnb101-...")]
 SentinelsOpt = Annotated[str, typer.Option(help="Failure sentinels: keep or drop rows.")]
 SplitSeedOpt = Annotated[int, typer.Option(help="Seed of the input/test split.")]
+PopulationOpt = Annotated[int, typer.Option(help="Population size N of each SR run.")]
+GenerationsOpt = Annotated[int, typer.Option(help="Generations per SR run.")]
 InputFractionOpt = Annotated[
     float, typer.Option(help="Share of each problem's rows a search or fit sees (input split).")
 ]

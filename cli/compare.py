@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gpsr.cli.common import (
     AddressOpt,
     BackendOpt,
+    GenerationsOpt,
     InputFractionOpt,
+    PopulationOpt,
     SentinelsOpt,
     SplitSeedOpt,
     console,
@@ -39,6 +41,8 @@ def compare(
     ] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated method names, or 'all'.")] = "all",
     runs: Annotated[int, typer.Option(help="Seeded runs per SR fit (SR and its variants).")] = 31,
+    population: PopulationOpt = 100,
+    generations: GenerationsOpt = 50,
     seed: Annotated[int, typer.Option(help="Seed of SR run 0 and of stochastic baselines.")] = 0,
     loo_runs: Annotated[
         int | None, typer.Option(help="SR runs per leave-one-out fit (default: --runs).")
@@ -65,6 +69,7 @@ def compare(
     from gpsr.executor import make_executor
     from gpsr.methods import ALL_METHODS, METHODS, mean_taus
     from gpsr.methods import compare as run_compare
+    from gpsr.search import SearchConfig
 
     chosen = list(ALL_METHODS) if methods == "all" else [
         m.strip() for m in methods.split(",") if m.strip()]
@@ -77,6 +82,7 @@ def compare(
         raise GpsrError("--leave-one-out needs at least two problems (or --no-leave-one-out)")
     if out.exists() and not out.is_dir():
         raise GpsrError(f"{out}: exists and is not a folder")
+    config = SearchConfig(population_size=population, generations=generations)
     dataset = build_dataset(loaded, None, sentinels, split_seed, input_fraction)
     for note in dataset.notes:
         err_console.print(f"[dim]note: {note}[/dim]")
@@ -86,7 +92,7 @@ def compare(
         task = progress.add_task("fits", total=None)
         result = run_compare(
             dataset.problems, chosen, runs, seed, leave_one_out,
-            executor, out / "journal.jsonl", dataset=dataset,
+            executor, out / "journal.jsonl", config=config, dataset=dataset,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             loo_runs=loo_runs)
     result["means"] = mean_taus(result)

@@ -612,11 +612,13 @@ def compare(
         done = read_journal(journal, settings, "key") if journal.exists() else {}
         records = run_journaled(journal, settings, tasks, lambda t: t.key, run_compare_task,
                                 executor, "key", done, on_progress)
-    return _comparison(dataset, methods, records, runs, seed, leave_one_out, loo_runs or runs)
+    return _comparison(dataset, methods, records, runs, seed, leave_one_out, loo_runs or runs,
+                       config or SearchConfig())
 
 
 def _comparison(dataset: Dataset, methods: Sequence[str], records: dict[str, dict],
-                runs: int, seed: int, leave_one_out: bool, loo_runs: int) -> dict:
+                runs: int, seed: int, leave_one_out: bool, loo_runs: int,
+                config: SearchConfig) -> dict:
     rows = []
     for name in methods:
         r = records[f"{name}|-"]
@@ -634,7 +636,8 @@ def _comparison(dataset: Dataset, methods: Sequence[str], records: dict[str, dic
     sr_methods = [m for m in methods if issubclass(METHODS[m], SymbolicRegression)]
     out |= {"gpsr_commit": gpsr_commit(),
             "seeds": list(range(seed, seed + runs)) if sr_methods else [seed],
-            "runs": runs, "proxies": list(dataset.proxies), "data": dataset.describe()}
+            "runs": runs, "proxies": list(dataset.proxies), "data": dataset.describe(),
+            "search_config": config.to_dict()}
     if leave_one_out:
         out["leave_one_out_runs"] = loo_runs
     return out
