@@ -177,3 +177,23 @@ def test_registry_and_cli_errors(tmp_path):
         make_method("lasso")
     result = CliRunner().invoke(app, ["compare", "--methods", "lasso", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown method 'lasso'" in result.output
+
+
+def test_cli_compare_passes_the_search_budget_to_every_sr_variant(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in sum_ab():
+        rows = ["arch,val_accuracy,a,b,noise"] + [
+            f"{arch},{acc},{v[0]},{v[1]},{v[2]}"
+            for arch, acc, v in zip(p.archs, p.accuracy, p.values)]
+        (data / f"{p.name.lower()}.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, [
+        "compare", "--data", str(data), "--methods", "sr,mean-tau", "--runs", "1",
+        "--population", "6", "--generations", "2", "--no-leave-one-out", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "compare.json").read_text())
+    assert saved["search_config"]["population_size"] == 6
+    assert saved["search_config"]["generations"] == 2
+    journal = (out / "journal.jsonl").read_text().splitlines()
+    assert json.loads(journal[0])["config"]["config"]["population_size"] == 6
