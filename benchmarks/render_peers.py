@@ -129,7 +129,7 @@ def render(folder: Path) -> str:
     for name, title in (("compare-cifar10", "NB101/201/301-CF10 (shared data)"),
                         ("compare-nb201-computed",
                          "NB201 CIFAR-10/100, gpsr's own 16 proxies (612 / 1,000 cells)"),
-                        ("compare-budget", "NB101/201/301-CF10, a 9 times larger SR search"),
+                        ("compare-budget", "NB101/201/301-CF10, a 6 times larger SR search"),
                         ("compare-tnb101", "TransNAS-Bench-101 (4 shared proxies)"),
                         ("compare-mini", "the shipped mini benchmark")):
         data = _load(folder, name)
