@@ -10,6 +10,9 @@ itself with other initial weights and another batch, the agreement any second ru
 definition can expect. Writes ``results/proxy-agreement.md`` and ``.json``.
 
 Usage: python benchmarks/proxy_agreement.py [--archs 300] [--seed 0] [--workers 2]
+       python benchmarks/proxy_agreement.py --only swap,zico   (recompute those proxies in
+           the existing .json with the same architectures, weights, batches and seeds, after
+           their definitions changed; the other columns are kept)
        python benchmarks/proxy_agreement.py --render   (rewrite the .md from the .json)
 """
 
@@ -42,18 +45,19 @@ def _worker_init(threads: int, batch_seeds: list[int]) -> None:
         _BATCHES[seed] = default_batch(64, seed=seed)
 
 
-def _score(job: tuple[int, int, str, int, int]) -> tuple[int, int, dict[str, float], float]:
+def _score(job: tuple[int, int, str, int, int, list[str] | None]
+           ) -> tuple[int, int, dict[str, float], float]:
     import torch
 
     from gpsr.proxies import compute_proxies
     from gpsr.spaces import build_network
 
-    draw, index, arch, init_seed, batch_seed = job
+    draw, index, arch, init_seed, batch_seed, names = job
     torch.manual_seed(init_seed)
     net = build_network("nb201", arch)
     start = time.perf_counter()
     # zen's own Gaussian draws follow compute_proxies' seed: the re-draw changes it too.
-    values = compute_proxies(net, _BATCHES[batch_seed], device="cpu", seed=draw)
+    values = compute_proxies(net, _BATCHES[batch_seed], names, device="cpu", seed=draw)
     return draw, index, values, time.perf_counter() - start
 
 
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "proxy-agreement")
     parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
+    parser.add_argument("--only", help="comma-separated proxies to recompute in the .json")
     args = parser.parse_args(argv)
     if args.render:
         report = json.loads(args.out.with_suffix(".json").read_text())
@@ -92,6 +97,25 @@ def main(argv: list[str] | None = None) -> int:
 
     from gpsr.data import shared_dir
     from gpsr.proxies import PROXIES
+    from gpsr.report import gpsr_commit
+
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    unknown = [n for n in only or [] if n not in PROXIES]
+    if unknown:
+        print(f"proxy_agreement: unknown proxy {unknown[0]!r} (known: {', '.join(PROXIES)})",
+              file=sys.stderr)
+        return 2
+    previous = None
+    if only:
+        saved = args.out.with_suffix(".json")
+        if not saved.is_file():
+            print(f"proxy_agreement: --only needs {saved} from a full run", file=sys.stderr)
+            return 2
+        previous = json.loads(saved.read_text())
+        if (previous["archs"], previous["seed"]) != (args.archs, args.seed):
+            print(f"proxy_agreement: {saved} was made with --archs {previous['archs']} "
+                  f"--seed {previous['seed']}; pass the same", file=sys.stderr)
+            return 2
 
     root = shared_dir()
     table = None if root is None else root / "data" / "nas-bench-suite-zero" / "nb201-cifar10.csv"
@@ -106,18 +130,24 @@ def main(argv: list[str] | None = None) -> int:
     # Draw 0 is compared with the logged values; draw 1 re-draws weights and batch.
     batch_seeds = [args.seed, args.seed + 1]
     jobs = [
-        (d, i, row["arch"], (args.seed + d) * 100_000 + i, batch_seeds[d])
+        (d, i, row["arch"], (args.seed + d) * 100_000 + i, batch_seeds[d], only)
         for d in (0, 1)
         for i, row in enumerate(rows)
     ]
     values: list[list[dict[str, float]]] = [[{}] * len(rows) for _ in (0, 1)]
+    if previous:
+        if [r["arch"] for r in previous["rows"]] != [r["arch"] for r in rows]:
+            print("proxy_agreement: the saved architectures differ from this draw",
+                  file=sys.stderr)
+            return 2
+        values = [[dict(r[key]) for r in previous["rows"]] for key in ("gpsr", "gpsr_redraw")]
     seconds = []
     start = time.perf_counter()
     with ProcessPoolExecutor(
         args.workers, initializer=_worker_init, initargs=(args.threads, batch_seeds)
     ) as pool:
         for done, (d, i, vals, secs) in enumerate(pool.map(_score, jobs, chunksize=4), start=1):
-            values[d][i] = vals
+            values[d][i] = values[d][i] | vals
             seconds.append(secs)
             if done % 50 == 0:
                 print(f"{done}/{len(jobs)} scored, {time.perf_counter() - start:.0f}s", flush=True)
@@ -152,8 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(seed {batch_seeds[0]}; re-draw seed {batch_seeds[1]})",
         "workers": args.workers,
         "threads_per_worker": args.threads,
-        "median_s_per_arch": float(np.median(seconds)),
+        "median_s_per_arch": (previous["median_s_per_arch"] if previous
+                              else float(np.median(seconds))),
         "l2_norm_conv_count_tie_share": _conv_edge_tie_share([r["arch"] for r in rows]),
+        "recomputed": (previous or {}).get("recomputed", []) + ([{
+            "proxies": only, "gpsr_commit": gpsr_commit(),
+            "median_s_per_arch": float(np.median(seconds))}] if only else []),
         "proxies": per_proxy,
         "rows": [
             # The shared table's own columns stay out: join on arch to compare.
@@ -199,8 +233,16 @@ def _markdown(report: dict) -> str:
         "*tau(gpsr, gpsr re-draw)* scores the same architectures again with other initial "
         "weights, another batch and another seed for zen's Gaussian draws: it is the agreement "
         "a second run of the *same* definition reaches, the ceiling for agreement with any one "
-        "logged run.\n\n" + _table(p) + _gaps(report)
+        "logged run.\n\n" + _table(p) + _recomputed(report) + _gaps(report)
     )
+
+
+def _recomputed(report: dict) -> str:
+    return "".join(
+        f"\nThe {', '.join(r['proxies'])} columns were recomputed at gpsr commit "
+        f"{r['gpsr_commit']} (`--only {','.join(r['proxies'])}`: same architectures, weights, "
+        f"batches and seeds), median {r['median_s_per_arch']:.2f} s per architecture for "
+        "them.\n" for r in report.get("recomputed", []))
 
 
 def _gaps(report: dict) -> str:
