@@ -485,7 +485,8 @@ def _methods_table(runs: list[Run], extra: dict | None, methods: str | Path | No
     text = (f"Kendall tau on the {split} split, one table per group of problems; the best of "
             "each problem in bold. seconds: for gpsr, the median search seconds of one run")
     if extra is not None:
-        text += (f"; for the other methods, as `{Path(methods).name}` gives them (made at gpsr "
+        text += (f"; for the other methods, one whole fit (all of an SR method's runs) as "
+                 f"`{Path(methods).name}` gives them (made at gpsr "
                  f"commit `{extra.get('gpsr_commit', 'unknown')}`, seeds "
                  f"{_seeds(extra.get('seeds', []))})")
     blocks.append(("p", text + ". A single proxy is one row each."))
