@@ -13,7 +13,8 @@ Experiments (paper sections in brackets):
 * ``compare-*``: every method of gpsr.methods fitted on the input splits and measured on the
   test splits, and leave-one-problem-out (issue 13 items 1 and 4);
 * ``compare-spread``: the CIFAR-10 comparison over ``--blocks`` disjoint seed blocks;
-* ``compare-budget``: the CIFAR-10 comparison with a larger SR search budget;
+* ``compare-budget``, ``compare-mini-budget``: the CIFAR-10 and mini comparisons with a
+  larger SR search budget;
 * ``table15`` (4.1, table 15): 31 runs on D, mean and std of the run winners' taus;
 * ``table7`` (A.3): the same runs against EZNAS's generational procedure, worst/median/best;
 * ``figure6`` (4.2): tau of every proxy and of the table-15 metric on every problem;
@@ -160,6 +161,12 @@ def exp_compare_budget(ctx, args):
     paper's 100 x 50 (the baselines are unchanged): how much of the forest's lead on the
     test splits a longer search recovers."""
     run_compare(ctx, args, "compare-budget", shared_problems(CIFAR10),
+                gpsr.SearchConfig(**BUDGET))
+
+
+def exp_compare_mini_budget(ctx, args):
+    """``compare-budget`` on the shipped mini benchmark."""
+    run_compare(ctx, args, "compare-mini-budget", shipped_problems(),
                 gpsr.SearchConfig(**BUDGET))
 
 
@@ -344,6 +351,7 @@ EXPERIMENTS = {
     "compare-cifar10": exp_compare_cifar10,
     "compare-spread": exp_compare_spread,
     "compare-budget": exp_compare_budget,
+    "compare-mini-budget": exp_compare_mini_budget,
     "table15": exp_table15_7,
     "figure6": exp_figure6,
     "table6": exp_table6,

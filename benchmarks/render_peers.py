@@ -131,7 +131,9 @@ def render(folder: Path) -> str:
                          "NB201 CIFAR-10/100, gpsr's own 16 proxies (612 / 1,000 cells)"),
                         ("compare-budget", "NB101/201/301-CF10, a 6 times larger SR search"),
                         ("compare-tnb101", "TransNAS-Bench-101 (4 shared proxies)"),
-                        ("compare-mini", "the shipped mini benchmark")):
+                        ("compare-mini", "the shipped mini benchmark"),
+                        ("compare-mini-budget",
+                         "the shipped mini benchmark, a 6 times larger SR search")):
         data = _load(folder, name)
         if data:
             parts += [f"## Methods compared: {title}", "", render_compare(data)]
