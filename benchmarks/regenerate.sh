@@ -145,14 +145,16 @@ step python benchmarks/archsearch_mini.py --work "$W/archsearch-mini" --jobs 2 \
     --out "$R/archsearch-mini" ${MINIAS[@]+"${MINIAS[@]}"}
 step python benchmarks/train_cifar_sample.py --work "$W/train-cifar-sample" \
     --out "$R/train-cifar-sample" ${TRAIN[@]+"${TRAIN[@]}"}
-# The report: figures and tables of the runs above, and every metric on the other problems
-# that have the paper metric's proxies (NASLib's early files; never mixed within a problem).
+# The report: figures and tables of the runs above, every method of the CIFAR-10 comparison
+# beside them, and every metric on the other problems that have the paper metric's proxies
+# (NASLib's early files; never mixed within a problem).
 ALSO=()
 for f in "$NBSZ"/extra/nb201-cifar100.naslib-early-*.csv "$NBSZ"/extra/tnb101-*.naslib-early-*.csv
 do
     ALSO+=(--also "$f")
 done
-step gpsr report "$R/paper-31-runs" "$R/shipped-run" --out "$R/report" "${ALSO[@]}"
+step gpsr report "$R/paper-31-runs" "$R/shipped-run" --out "$R/report" "${ALSO[@]}" \
+    --methods "$R/peers/compare-cifar10.json"
 
 echo "finished $(date -u '+%Y-%m-%d %H:%M UTC')" >> "$LOG"
 echo "regenerated $R (commands in $LOG)"
