@@ -131,18 +131,24 @@ def _none(x: float) -> float | None:
 
 
 # ---- experiments ---------------------------------------------------------------------------
-def run_compare(ctx: Context, args, name: str, problems: list[Problem],
-                config: gpsr.SearchConfig | None = None) -> None:
-    dataset = build_dataset(problems)
+def fit_compare(ctx: Context, name: str, problems: list[Problem], seed: int,
+                journal: str, config: gpsr.SearchConfig | None = None) -> dict:
+    """Every method on ``problems`` (runs per SR fit as experiment ``name`` has them),
+    journaled in ``journal`` under ``--work``; the comparison with its means."""
     runs = ctx.runs_for.get(name, ctx.runs)
-    loo_runs = ctx.loo_runs or runs
     start = time.perf_counter()
-    result = compare(problems, ALL_METHODS, runs=runs, seed=ctx.seed, executor=ctx.executor,
-                     journal=ctx.work / f"{name}.jsonl", dataset=dataset,
-                     on_progress=lambda d, n: print(f"{name}: {d}/{n} fits", flush=True),
-                     loo_runs=loo_runs, config=config)
+    result = compare(problems, ALL_METHODS, runs=runs, seed=seed, executor=ctx.executor,
+                     journal=ctx.work / journal, dataset=build_dataset(problems),
+                     on_progress=lambda d, n: print(f"{journal}: {d}/{n} fits", flush=True),
+                     loo_runs=ctx.loo_runs or runs, config=config)
     result["wall_seconds_this_call"] = time.perf_counter() - start
     result["means"] = mean_taus(result)
+    return result
+
+
+def run_compare(ctx: Context, args, name: str, problems: list[Problem],
+                config: gpsr.SearchConfig | None = None) -> None:
+    result = fit_compare(ctx, name, problems, ctx.seed, f"{name}.jsonl", config)
     result["sources"] = {p.name: p.source for p in problems}
     ctx.save(name, result, command_line(name, args))
 
@@ -176,24 +182,18 @@ def exp_compare_spread(ctx, args):
     SR's lead or deficit is read against its spread over syntheses, not from one draw.
     Block 0 is ``compare-cifar10`` itself (same journal)."""
     problems = shared_problems(CIFAR10)
-    dataset = build_dataset(problems)
     runs = ctx.runs_for.get("compare-cifar10", ctx.runs)
-    loo_runs = ctx.loo_runs or runs
     blocks = []
     for b in range(args.blocks):
         seed = ctx.seed + b * runs
-        journal = ctx.work / ("compare-cifar10.jsonl" if b == 0
-                              else f"compare-cifar10-seed{seed}.jsonl")
-        result = compare(problems, ALL_METHODS, runs=runs, seed=seed, executor=ctx.executor,
-                         journal=journal, dataset=dataset, loo_runs=loo_runs,
-                         on_progress=lambda d, n, b=b: print(f"block {b}: {d}/{n} fits",
-                                                                  flush=True))
-        blocks.append({"seed": seed, "means": mean_taus(result),
+        journal = "compare-cifar10.jsonl" if b == 0 else f"compare-cifar10-seed{seed}.jsonl"
+        result = fit_compare(ctx, "compare-cifar10", problems, seed, journal)
+        blocks.append({"seed": seed, "means": result["means"],
                        "leave_one_out": result["leave_one_out"],
                        "test": {m["name"]: m["taus"]["test"] for m in result["methods"]},
                        "expressions": {m["name"]: m["expression"] for m in result["methods"]}})
-    ctx.save("compare-spread", {"problems": dataset.names, "runs": runs,
-                                "loo_runs": loo_runs, "blocks": blocks},
+    ctx.save("compare-spread", {"problems": [p.name for p in problems], "runs": runs,
+                                "loo_runs": ctx.loo_runs or runs, "blocks": blocks},
              command_line("compare-spread", args) + f" --blocks {args.blocks}")
 
 
@@ -379,6 +379,8 @@ def main() -> None:
                         help="Seed blocks of compare-spread (block 0 is compare-cifar10's).")
     parser.add_argument("--render", action="store_true", help="Only rewrite README.md.")
     args = parser.parse_args()
+    if args.blocks < 1:
+        parser.error("--blocks must be at least 1")
     ctx = Context(args)
     if not args.render:
         for name in args.only or EXPERIMENTS:
